@@ -1,0 +1,343 @@
+"""Frozen, validated configuration of the dma_gym market (MarketConfig) and the AC benchmark."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+TIER_NAMES = ("CSI300", "CSI500", "CSI1000", "CSI2000", "MICRO")
+FUTURES_NAMES = ("IF", "IC", "IM")
+BOARD_NAMES = ("main", "chinext_star", "bse")
+PEER_RULE_NAMES = ("threshold", "target", "margin_trigger")
+CLEARING_ORDERS = ("pro_rata", "sequential")
+
+
+def _p(default: Any, lo: float | None = None, hi: float | None = None, doc: str = "") -> Any:
+    """A config field with an allowed closed range [lo, hi] applied to the value or each element."""
+    kw: dict[str, Any] = {"metadata": {"lo": lo, "hi": hi, "doc": doc}}
+    if isinstance(default, (tuple, list)):
+        return field(default_factory=lambda d=tuple(default): d, **kw)
+    return field(default=default, **kw)
+
+
+def _check_ranges(cfg: Any) -> None:
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
+        items = _flatten(value)
+        if isinstance(f.default, bool):
+            if not isinstance(value, bool):
+                raise ValueError(f"{type(cfg).__name__}.{f.name}={value!r}: must be True or False")
+            continue
+        for v in items:
+            if isinstance(v, bool):
+                raise ValueError(f"{type(cfg).__name__}.{f.name}={value!r}: expected numbers, got bool")
+            if not isinstance(v, (int, float)):
+                raise ValueError(f"{type(cfg).__name__}.{f.name}={value!r}: expected numbers, got {type(v).__name__}")
+            if not math.isfinite(v) and not (v == math.inf and hi is None):
+                raise ValueError(f"{type(cfg).__name__}.{f.name}={value!r}: must be finite")
+            if lo is not None and v < lo or hi is not None and v > hi:
+                raise ValueError(
+                    f"{type(cfg).__name__}.{f.name}={value!r}: each value must lie in [{lo}, {hi}]"
+                )
+
+
+def _flatten(value: Any) -> list:
+    if isinstance(value, (tuple, list)):
+        out: list = []
+        for v in value:
+            out.extend(_flatten(v))
+        return out
+    return [value]
+
+
+def _need_len(cfg: Any, name: str, n: int) -> None:
+    value = getattr(cfg, name)
+    if not isinstance(value, tuple) or len(value) != n:
+        raise ValueError(f"{type(cfg).__name__}.{name}={value!r}: expected a tuple of {n} values")
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """Every parameter of the DMA market. Units: money in CNY bn, time in trading days.
+
+    Tier order everywhere: CSI300, CSI500, CSI1000, CSI2000, MICRO. Futures order: IF, IC, IM
+    (IF hedges CSI300, IC CSI500, IM CSI1000). Sources are cited per field; [M] marks
+    order-of-magnitude defaults (see MODELS.md tags).
+    """
+
+    # ---- clock -------------------------------------------------------------------------
+    steps_per_day: int = _p(4, 1, 48, "intraday steps per trading day")
+    horizon_days: int = _p(25, 1, 250, "episode length in trading days (Jan 2 - Feb 7 2024 is 25)")
+
+    # ---- universe (MODELS.md §4.6 [M]: orders of magnitude) -----------------------------
+    universe_seed: int = _p(2024, 0, 2**31 - 1, "seed of the synthetic stock universe")
+    n_stocks_per_tier: tuple = _p((30, 40, 60, 70, 60), 1, 2000, "synthetic stocks per tier")
+    # aggregate free-float cap per tier, CNY bn (CSI300 ~18tn ... micro-caps ~1.5tn) [M]
+    tier_float_cap: tuple = _p((18000.0, 6000.0, 5000.0, 4000.0, 1500.0), 1.0, 1e6, "CNY bn")
+    # aggregate ADV per tier, CNY bn/day; micro-cap ADV < CNY 20m per name (MODELS §4.6) [M]
+    tier_adv: tuple = _p((300.0, 150.0, 160.0, 130.0, 40.0), 0.1, 1e5, "CNY bn/day")
+    # daily volatility: CSI300 1-2%, micro-caps 3-5% (MODELS §4.6) [M]
+    tier_sigma: tuple = _p((0.012, 0.016, 0.019, 0.023, 0.030), 1e-4, 0.2, "daily vol")
+    # broker DMA margin rate per tier (the "haircut"): CSI300 conversion 70% vs others 65%,
+    # micro-caps at broker discretion (MODELS §4.3 [M]); rotation to large caps lowers it.
+    tier_margin_rate: tuple = _p((0.12, 0.15, 0.18, 0.22, 0.30), 0.0, 1.0, "margin per CNY held")
+    tier_beta: tuple = _p((1.0, 1.05, 1.1, 1.1, 1.05), 0.0, 3.0, "market-factor loading")
+    tier_size_loading: tuple = _p((-0.4, 0.0, 0.4, 0.7, 1.0), -3.0, 3.0, "small-minus-big loading")
+    # board shares per tier (main +-10%, ChiNext/STAR +-20%, BSE +-30%; MODELS §4.1 [V])
+    tier_board_probs: tuple = _p(
+        ((0.75, 0.25, 0.0), (0.7, 0.3, 0.0), (0.7, 0.28, 0.02), (0.68, 0.27, 0.05), (0.65, 0.25, 0.10)),
+        0.0, 1.0, "P(main, ChiNext/STAR, BSE) per tier",
+    )
+    board_limits: tuple = _p((0.10, 0.20, 0.30), 0.01, 1.0, "daily price limit per board")
+    universe_dispersion: float = _p(0.3, 0.0, 2.0, "log-normal spread of per-stock cap/ADV/vol")
+    index_base: tuple = _p((3386.0, 5328.0, 5677.0), 1.0, 1e6, "IF/IC/IM index points at start")
+
+    # ---- exogenous factor returns (daily units) ------------------------------------------
+    market_drift: float = _p(0.0, -0.1, 0.1, "market factor drift per day")
+    market_vol: float = _p(0.010, 0.0, 0.2, "market factor vol per sqrt(day)")
+    size_drift: float = _p(0.0, -0.1, 0.1, "small-minus-big drift per day (style reversal < 0)")
+    size_vol: float = _p(0.006, 0.0, 0.2, "small-minus-big vol per sqrt(day)")
+    idio_scale: float = _p(0.8, 0.0, 5.0, "idiosyncratic vol as a multiple of the stock's sigma")
+    shock_day: int = _p(-1, -1, 10000, "day of a one-off factor shock (-1: none)")
+    shock_market: float = _p(0.0, -0.5, 0.5, "market factor move on shock_day")
+    shock_size: float = _p(0.0, -0.5, 0.5, "size factor move on shock_day")
+
+    # ---- impact and clearing (MODELS §1.1-1.3, §5.1) -------------------------------------
+    impact_exponent: float = _p(0.5, 0.3, 1.0, "square-root law exponent delta (China ~0.7)")
+    impact_prefactor: float = _p(0.7, 0.0, 5.0, "Y in Y*sigma*(Q/V)^delta (0.5-1, [M])")
+    permanent_impact: float = _p(0.3, 0.0, 5.0, "linear permanent impact, sigma per ADV")
+    transient_impact: float = _p(0.3, 0.0, 5.0, "linear transient impact, sigma per ADV")
+    transient_half_life: float = _p(0.7, 0.01, 100.0, "transient impact half-life, days")
+    fee_rate: float = _p(0.0005, 0.0, 0.05, "fees + half-spread per CNY traded")
+    limit_depth: float = _p(0.03, 0.0, 1.0, "ADV share/day that trades at a locked limit")
+    price_limits: bool = _p(True, doc="daily price limits on/off")
+    clearing_order: int = _p(0, 0, 1, "0 pro rata, 1 sequential (random priority) rationing")
+
+    # ---- liquidity spiral (MODELS §2.5, §5.3; Khandani-Lo) -------------------------------
+    liquidity_spiral: bool = _p(True, doc="depth falls / vol rises with stress")
+    stress_drawdown_weight: float = _p(3.0, 0.0, 100.0, "stress per unit tier drawdown")
+    stress_flow_weight: float = _p(0.5, 0.0, 100.0, "stress per ADV of net selling (per day)")
+    stress_limit_weight: float = _p(1.0, 0.0, 100.0, "stress per share of names at limit-down")
+    stress_mm_weight: float = _p(2.0, 0.0, 100.0, "stress per unit liquidity-provider loss")
+    stress_half_life: float = _p(0.5, 0.01, 100.0, "stress adjustment half-life, days")
+    depth_drop: float = _p(0.8, 0.0, 0.99, "ADV multiplier is 1 - depth_drop*stress")
+    vol_rise: float = _p(1.0, 0.0, 10.0, "vol multiplier is 1 + vol_rise*stress")
+    margin_vol_sensitivity: float = _p(0.5, 0.0, 10.0, "margin multiplier 1 + this*stress")
+
+    # ---- futures and basis (MODELS §4.2, §4.4, §5.4) -------------------------------------
+    futures_on: bool = _p(True, doc="basis dynamics on/off (off: futures = index)")
+    # normal annualised basis: IC/IM -10% to -15% (FangQuant 2020-21 [V]); IF ~0
+    normal_basis_ann: tuple = _p((-0.02, -0.12, -0.13), -1.0, 1.0, "IF/IC/IM, annualised")
+    basis_half_life: float = _p(1.0, 0.01, 100.0, "mean reversion half-life, days (5->8 Feb ~0.7)")
+    basis_vol: float = _p(0.001, 0.0, 0.1, "basis noise per sqrt(day), fraction")
+    futures_depth: tuple = _p((60.0, 20.0, 15.0), 0.1, 1e5, "CNY bn of net flow per 1% basis")
+    days_to_expiry: tuple = _p((52.0, 52.0, 52.0), 1.0, 500.0, "front quarter days left")
+    futures_limit: float = _p(0.10, 0.01, 1.0, "futures daily limit (MODELS §4.2 [V])")
+    futures_margin: float = _p(0.12, 0.0, 1.0, "margin on the unhedged delta")
+
+    # ---- snowball dealers (MODELS §4.5) --------------------------------------------------
+    snowballs_on: bool = _p(True, doc="dealer hedges and knock-in cliffs on/off")
+    snowball_notional: tuple = _p((0.0, 80.0, 130.0), 0.0, 1e4, "CNY bn per IF/IC/IM (~216bn [V])")
+    snowball_tranches: int = _p(8, 1, 64, "tranches per underlying")
+    # CICC avg KI: CSI500 4,865 / CSI1000 4,997 vs Jan-2024 levels 5,300 / 5,700 => ~88-91%
+    snowball_ki_range: tuple = _p((0.80, 0.96), 0.3, 1.0, "KI barrier range, fraction of start")
+    snowball_tenor_range: tuple = _p((3.0, 24.0), 0.5, 60.0, "remaining tenor range, months")
+
+    # ---- DMA managers (MODELS §4.3, seeds 000-004) ---------------------------------------
+    n_managers: int = _p(9, 1, 256, "managers in one market: index 0 is the learner")
+    dma_equity: float = _p(45.0, 0.01, 1e5, "total DMA equity, CNY bn (notional 150-200bn)")
+    leverage: float = _p(4.0, 1.0, 10.0, "initial gross long / equity (~4x [V])")
+    leverage_dispersion: float = _p(0.1, 0.0, 0.5, "relative spread of initial leverage")
+    hedge_ratio: float = _p(1.0, 0.0, 2.0, "futures short notional / long notional")
+    dma_tier_weights: tuple = _p((0.05, 0.15, 0.25, 0.25, 0.30), 0.0, 1.0, "long book by tier")
+    dma_hedge_weights: tuple = _p((0.0, 0.4, 0.6), 0.0, 1.0, "short book by IF/IC/IM")
+    dma_concentration: float = _p(0.6, 0.05, 1.0, "share of a tier's names each book holds")
+    financing_rate: float = _p(0.045, 0.0, 0.5, "annual broker financing on borrowed cash")
+    margin_warning: float = _p(1.0, 0.0, 10.0, "margin ratio warning line")
+    margin_call: float = _p(0.85, 0.0, 10.0, "margin ratio call line")
+    margin_liquidation: float = _p(0.6, 0.0, 10.0, "margin ratio forced-liquidation line")
+    call_deadline_days: float = _p(1.0, 0.0, 20.0, "days to cure a call before liquidation")
+    leverage_cap: float = _p(6.0, 1.0, 20.0, "gross leverage cap on new buying")
+    scale_freeze: bool = _p(False, doc="no new gross exposure (Nov-2023 DMA notional cap)")
+    broker_speed: float = _p(1.0, 0.01, 1.0, "share of a liquidated book the broker dumps/step")
+    max_trade_frac: float = _p(0.25, 0.0, 1.0, "action -1 sells this share of a tier per step")
+    max_buy_frac: float = _p(0.25, 0.0, 5.0, "action +1 buys this multiple of equity per step")
+    max_futures_frac: float = _p(0.25, 0.0, 5.0, "futures action scale, share / x equity")
+    peer_rule_mix: tuple = _p((0.4, 0.3, 0.3), 0.0, 1.0, "threshold / target / margin_trigger")
+    peer_lev_trigger: tuple = _p((1.15, 1.4), 1.0, 5.0, "threshold rule: lambda_max / own start lev")
+    peer_speed: float = _p(0.5, 0.0, 10.0, "peers deleverage this share of the gap per day")
+
+    # ---- regulation (MODELS §4.1, §4.3; DESIGN point 8) ----------------------------------
+    regulation_on: bool = _p(True, doc="state-triggered restrictions on/off")
+    reg_trigger_limit_share: float = _p(0.15, 0.0, 1.0, "close limit-down share that triggers")
+    reg_from_day: int = _p(-1, -1, 10000, "force restrictions from this day (-1: only trigger)")
+    net_sell_cap: float = _p(0.05, 0.0, 1.0, "max net sell per day, share of initial gross")
+    no_reduction: bool = _p(False, doc="when restricted: no stock sales at all")
+    futures_no_new_shorts: bool = _p(True, doc="when restricted: no new futures shorts")
+    futures_cover_cap: float = _p(1.0, 0.0, 1.0, "when restricted: max cover share per day")
+    restrictions_bind_broker: bool = _p(False, doc="sell caps also bind broker liquidation")
+    national_team_on: bool = _p(True, doc="national-team ETF buying")
+    nt_budget: float = _p(70.0, 0.0, 1e5, "CNY bn over the episode (~70bn/month [V])")
+    nt_daily_max: float = _p(10.0, 0.0, 1e5, "CNY bn per day")
+    nt_trigger_drawdown: float = _p(0.06, 0.0, 1.0, "index drawdown that starts buying")
+    nt_index_weights: tuple = _p((0.7, 0.2, 0.1), 0.0, 1.0, "CSI300/500/1000 ETF split")
+    circuit_breaker: bool = _p(False, doc="halt stocks for the day when CSI300 falls cb_threshold")
+    cb_threshold: float = _p(0.07, 0.01, 0.5, "CSI300 intraday fall that halts trading")
+    correlation_rule: bool = _p(True, doc="DMA long leg must correlate >= corr_min with its hedge")
+    corr_min: float = _p(0.8, 0.0, 1.0, "seed 003: eligibility correlation")
+
+    # ---- background populations ----------------------------------------------------------
+    noise_flow: float = _p(0.05, 0.0, 10.0, "noise flow, ADV share per sqrt(day)")
+    lp_strength: float = _p(0.4, 0.0, 10.0, "liquidity-provider buying per sigma of transient")
+    lp_capital: float = _p(200.0, 0.01, 1e6, "LP capital, CNY bn (losses feed stress)")
+    neutral_aum: float = _p(150.0, 0.0, 1e5, "unlevered neutral funds, CNY bn")
+    neutral_threshold: tuple = _p((0.15, 0.45), 0.0, 5.0, "annualised discount that makes exit")
+    neutral_speed: float = _p(0.2, 0.0, 10.0, "exit share per day when over threshold")
+    enhanced_aum: float = _p(600.0, 0.0, 1e5, "index-enhanced long-only funds, CNY bn")
+    enhanced_threshold: tuple = _p((0.05, 0.20), 0.0, 1.0, "drawdown range that makes redemptions")
+    enhanced_speed: float = _p(0.1, 0.0, 10.0, "redemption share per day per unit excess loss")
+    neutral_tier_weights: tuple = _p((0.05, 0.2, 0.3, 0.25, 0.2), 0.0, 1.0, "neutral long book")
+    enhanced_tier_weights: tuple = _p((0.05, 0.4, 0.35, 0.15, 0.05), 0.0, 1.0, "enhanced book")
+    background_participation: float = _p(0.15, 0.0, 10.0, "funds' max sell, share of ADV/day")
+    cohorts: int = _p(5, 1, 64, "threshold cohorts for neutral and enhanced funds")
+
+    # ---- termination ---------------------------------------------------------------------
+    terminate_on_liquidation: bool = _p(True, doc="learner's forced liquidation ends the episode")
+
+    def __post_init__(self) -> None:
+        _check_ranges(self)
+        for name in ("n_stocks_per_tier", "tier_float_cap", "tier_adv", "tier_sigma",
+                     "tier_margin_rate", "tier_beta", "tier_size_loading", "tier_board_probs",
+                     "dma_tier_weights"):
+            _need_len(self, name, 5)
+        for name in ("index_base", "normal_basis_ann", "futures_depth", "days_to_expiry",
+                     "snowball_notional", "dma_hedge_weights", "nt_index_weights", "board_limits",
+                     "peer_rule_mix"):
+            _need_len(self, name, 3)
+        for name in ("snowball_ki_range", "snowball_tenor_range", "peer_lev_trigger",
+                     "neutral_threshold", "enhanced_threshold"):
+            _need_len(self, name, 2)
+            lo, hi = getattr(self, name)
+            if lo > hi:
+                raise ValueError(f"MarketConfig.{name}={getattr(self, name)!r}: low end exceeds high end")
+        for i, row in enumerate(self.tier_board_probs):
+            if len(row) != 3 or abs(sum(row) - 1.0) > 1e-9:
+                raise ValueError(f"MarketConfig.tier_board_probs[{i}]={row!r}: need 3 probabilities summing to 1")
+        for name in ("neutral_tier_weights", "enhanced_tier_weights"):
+            _need_len(self, name, 5)
+        for name in ("dma_tier_weights", "neutral_tier_weights", "enhanced_tier_weights", "dma_hedge_weights", "nt_index_weights", "peer_rule_mix"):
+            if abs(sum(getattr(self, name)) - 1.0) > 1e-9:
+                raise ValueError(f"MarketConfig.{name}={getattr(self, name)!r}: must sum to 1")
+        for name in ("steps_per_day", "horizon_days", "n_managers", "snowball_tranches", "cohorts",
+                     "universe_seed", "shock_day", "reg_from_day", "clearing_order"):
+            if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
+                raise ValueError(f"MarketConfig.{name}={getattr(self, name)!r}: must be an int")
+        if not (self.margin_liquidation < self.margin_call <= self.margin_warning):
+            raise ValueError(
+                f"MarketConfig margin lines inconsistent: need margin_liquidation ({self.margin_liquidation})"
+                f" < margin_call ({self.margin_call}) <= margin_warning ({self.margin_warning})"
+            )
+        if self.horizon_days >= min(self.days_to_expiry):
+            raise ValueError(
+                f"MarketConfig.horizon_days={self.horizon_days}: must be shorter than days_to_expiry "
+                f"{self.days_to_expiry} (contracts are not rolled)"
+            )
+        if self.leverage > self.leverage_cap:
+            raise ValueError(f"MarketConfig.leverage={self.leverage}: exceeds leverage_cap={self.leverage_cap}")
+        if self.leverage * (1 + self.leverage_dispersion) > self.leverage_cap:
+            raise ValueError(
+                f"MarketConfig.leverage_dispersion={self.leverage_dispersion}: the highest initial leverage "
+                f"{self.leverage * (1 + self.leverage_dispersion):.3f} exceeds leverage_cap={self.leverage_cap}"
+            )
+
+    # ---- derived values (never stored) ---------------------------------------------------
+    @property
+    def n_stocks(self) -> int:
+        return int(sum(self.n_stocks_per_tier))
+
+    @property
+    def steps(self) -> int:
+        return self.horizon_days * self.steps_per_day
+
+    @property
+    def dt(self) -> float:
+        return 1.0 / self.steps_per_day
+
+    def replace(self, **overrides: Any) -> "MarketConfig":
+        return replace_validated(self, overrides)
+
+
+@dataclass(frozen=True)
+class AlmgrenChrissConfig:
+    """The textbook single-stock liquidation (MODELS.md §1.4), exact closed-form benchmark.
+
+    Arithmetic random walk S_k = S_{k-1} + sigma*sqrt(tau)*xi_k - gamma*n_k; execution at
+    S_{k-1} - epsilon*sgn(n_k) - eta*n_k/tau; tau = horizon_days/steps. Defaults: AC-2000 example.
+    """
+
+    initial_shares: float = _p(1e6, 1.0, 1e12, "shares to liquidate, X")
+    initial_price: float = _p(50.0, 1e-6, 1e9, "S_0, price units per share")
+    sigma: float = _p(0.95, 0.0, 1e6, "price units per share per sqrt(day)")
+    horizon_days: float = _p(5.0, 1e-3, 1e4, "T, days")
+    steps: int = _p(5, 1, 100000, "N, number of trading intervals")
+    epsilon: float = _p(0.0625, 0.0, 1e6, "fixed cost per share (half spread + fees)")
+    eta: float = _p(2.5e-6, 0.0, 1e6, "temporary impact, price per (share/day)")
+    gamma: float = _p(2.5e-7, 0.0, 1e6, "permanent impact, price per share")
+    risk_aversion: float = _p(1e-6, 0.0, 1e3, "lambda in E + lambda*Var, 1/price unit")
+    terminate_on_liquidation: bool = _p(True, doc="unused in this scenario (no margin)")
+
+    def __post_init__(self) -> None:
+        _check_ranges(self)
+        if not isinstance(self.steps, int) or isinstance(self.steps, bool):
+            raise ValueError(f"AlmgrenChrissConfig.steps={self.steps!r}: must be an int")
+        if self.eta_tilde <= 0:
+            raise ValueError(
+                f"AlmgrenChrissConfig: eta={self.eta} must exceed gamma*tau/2={0.5 * self.gamma * self.tau}"
+                " (eta_tilde > 0) for the closed form to exist"
+            )
+
+    @property
+    def tau(self) -> float:
+        return self.horizon_days / self.steps
+
+    @property
+    def eta_tilde(self) -> float:
+        return self.eta - 0.5 * self.gamma * self.tau
+
+    @property
+    def dt(self) -> float:
+        return self.tau
+
+    def replace(self, **overrides: Any) -> "AlmgrenChrissConfig":
+        return replace_validated(self, overrides)
+
+
+def replace_validated(cfg: Any, overrides: dict[str, Any]) -> Any:
+    """Return a copy of ``cfg`` with ``overrides``; unknown names raise ValueError listing the fields."""
+    names = {f.name for f in dataclasses.fields(cfg)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(
+            f"unknown {type(cfg).__name__} field(s) {unknown}; allowed: {', '.join(sorted(names))}"
+        )
+    fixed = {}
+    for k, v in overrides.items():
+        # lists from JSON/CLI become tuples so configs stay hashable and frozen
+        fixed[k] = _to_tuple(v) if isinstance(v, list) else v
+    return dataclasses.replace(cfg, **fixed)
+
+
+def _to_tuple(v: Any) -> Any:
+    return tuple(_to_tuple(x) for x in v) if isinstance(v, (list, tuple)) else v
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Field name -> one-line doc with the allowed range."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        m = f.metadata
+        rng = "" if m.get("lo") is None and m.get("hi") is None else f" [{m.get('lo')}, {m.get('hi')}]"
+        out[f.name] = f"{m.get('doc', '')}{rng}"
+    return out

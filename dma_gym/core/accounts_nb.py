@@ -1,0 +1,449 @@
+"""DMA manager accounts: orders (actions, peer rules, broker liquidation), regulation masks,
+fills, futures, financing, equity and the margin ladder."""
+import math
+
+import numpy as np
+from numba import njit
+
+from dma_gym.core.layout import P
+
+RULE_THRESHOLD = 0  # Cont-Schaanning: sell to 0.95*lambda_max once leverage exceeds lambda_max
+RULE_TARGET = 1  # Greenwood-Landier-Thesmar: trade toward the initial leverage every step
+RULE_MARGIN = 2  # the herd: sell only after a margin warning, back to 1.1x the warning line
+
+LEV_REPORT_CAP = 1e6
+MR_REPORT_CAP = 99.0
+
+
+@njit(cache=True)
+def sellable_nb(s, e, a, i):
+    """T+1: shares bought today cannot be sold today."""
+    x = s.hold[e, a, i] - s.locked[e, a, i]
+    return x if x > 0.0 else 0.0
+
+
+@njit(cache=True)
+def _allocate_sell_nb(u, s, e, a, value):
+    """Spread a sell value over sellable holdings pro rata, skipping names locked limit-down
+    (the pecking order: what cannot be sold pushes selling into what can)."""
+    N = s.price.shape[1]
+    tot_free = 0.0
+    tot_all = 0.0
+    for i in range(N):
+        v = sellable_nb(s, e, a, i) * s.price[e, i]
+        tot_all += v
+        if not s.at_ld[e, i]:
+            tot_free += v
+    use_free = tot_free > 0.0
+    tot = tot_free if use_free else tot_all
+    if tot <= 0.0 or value <= 0.0:
+        return 0.0
+    frac = min(1.0, value / tot)
+    for i in range(N):
+        if use_free and s.at_ld[e, i]:
+            continue
+        s.order[e, a, i] -= frac * sellable_nb(s, e, a, i)
+    return frac * tot
+
+
+@njit(cache=True)
+def _allocate_buy_nb(s, e, a, value):
+    """Spread a buy value over current holdings in proportion (keeps the book's shape)."""
+    N = s.price.shape[1]
+    g = s.gross[e, a]
+    if g <= 0.0 or value <= 0.0:
+        return
+    for i in range(N):
+        s.order[e, a, i] += value * s.hold[e, a, i] / g
+
+
+@njit(cache=True)
+def manager_orders_nb(pf, u, s, e, actions):
+    """Steps 2-3: stock and futures orders of every manager (before regulation masks).
+
+    Controlled managers: ``actions[e, a]`` = (tiers..., futures...) in [-1, 1]. Tier < 0 sells that
+    share of ``max_trade_frac`` of the tier's holdings; > 0 buys that share of ``max_buy_frac`` x
+    equity across the tier (float-cap weights). Futures > 0 covers that share of
+    ``max_futures_frac`` of the short; < 0 adds a short of that share of ``max_futures_frac`` x
+    equity. Peers follow their rule; liquidated managers are sold out by the broker.
+    """
+    A = s.cash.shape[1]
+    N = s.price.shape[1]
+    K = s.fut.shape[2]
+    T = s.tier_level.shape[1]
+    dt = pf[P.DT]
+    for a in range(A):
+        for i in range(N):
+            s.order[e, a, i] = 0.0
+        for k in range(K):
+            s.fut_order[e, a, k] = 0.0
+        eq = s.equity[e, a]
+        if s.liquidated[e, a]:
+            v = 0.0
+            for i in range(N):
+                q = sellable_nb(s, e, a, i) * pf[P.BROKER_SPEED]
+                s.order[e, a, i] = -q
+                v += q * s.price[e, i]
+            s.intended_cum[e, a] += v
+            continue
+        if s.controlled[e, a]:
+            intended = 0.0
+            for i in range(N):
+                x = actions[e, a, u.tier[i]]
+                if x > 1.0:
+                    x = 1.0
+                elif x < -1.0:
+                    x = -1.0
+                if x < 0.0:
+                    q = -x * pf[P.MAX_TRADE] * s.hold[e, a, i]
+                    s.order[e, a, i] = -q
+                    intended += q * s.price[e, i]
+                elif x > 0.0 and eq > 0.0:
+                    s.order[e, a, i] = x * pf[P.MAX_BUY] * eq * u.tier_w[i] / s.price[e, i]
+            s.intended_cum[e, a] += intended
+            for k in range(K):
+                x = actions[e, a, T + k]
+                if x > 1.0:
+                    x = 1.0
+                elif x < -1.0:
+                    x = -1.0
+                if x > 0.0 and s.fut[e, a, k] < 0.0:
+                    s.fut_order[e, a, k] = -x * pf[P.MAX_FUT] * s.fut[e, a, k]
+                elif x < 0.0 and eq > 0.0:
+                    s.fut_order[e, a, k] = x * pf[P.MAX_FUT] * eq / s.fut_price[e, k]
+            continue
+        # peers
+        g = s.gross[e, a]
+        if g <= 0.0 or eq <= 0.0:
+            continue
+        lev = g / eq
+        speed = min(1.0, pf[P.PEER_SPEED] * dt)
+        gap = 0.0
+        r = s.rule[e, a]
+        if r == RULE_THRESHOLD:
+            if lev > s.lev_max[e, a]:
+                gap = g - 0.95 * s.lev_max[e, a] * eq
+        elif r == RULE_TARGET:
+            gap = g - s.lev0[e, a] * eq
+        else:
+            if s.margin_ratio[e, a] < pf[P.M_WARN]:
+                gap = g * (1.0 - s.margin_ratio[e, a] / (1.1 * pf[P.M_WARN]))
+        if s.call_active[e, a]:
+            # every rule must cure a margin call: back above the warning line
+            mgap = g * (1.0 - s.margin_ratio[e, a] / (1.1 * pf[P.M_WARN]))
+            if mgap > gap:
+                gap = mgap
+        if gap > 0.0:
+            s.intended_cum[e, a] += _allocate_sell_nb(u, s, e, a, speed * gap)
+        elif gap < 0.0:
+            _allocate_buy_nb(s, e, a, -speed * gap)
+
+
+@njit(cache=True)
+def _corr_with_hedge_nb(pf, u, s, e, a, with_orders):
+    """Ex-ante correlation (factor model) of the long book with the manager's futures hedge mix."""
+    N = s.price.shape[1]
+    K = s.fut.shape[2]
+    hsum = 0.0
+    for k in range(K):
+        if s.fut[e, a, k] < 0.0:
+            hsum -= s.fut[e, a, k]
+    if hsum <= 0.0:
+        return 1.0
+    vm = pf[P.MKT_VOL] ** 2
+    vs = pf[P.SIZE_VOL] ** 2
+    tot = 0.0
+    for i in range(N):
+        q = s.hold[e, a, i] + (s.order[e, a, i] if with_orders else 0.0)
+        tot += max(q, 0.0) * s.price[e, i]
+    if tot <= 0.0:
+        return 1.0
+    pm = 0.0
+    ps = 0.0
+    hm = 0.0
+    hs = 0.0
+    pid = 0.0
+    hid = 0.0
+    cid = 0.0
+    for i in range(N):
+        q = s.hold[e, a, i] + (s.order[e, a, i] if with_orders else 0.0)
+        w = max(q, 0.0) * s.price[e, i] / tot
+        x = 0.0
+        for k in range(K):
+            if s.fut[e, a, k] < 0.0:
+                x += (-s.fut[e, a, k] / hsum) * u.index_w[k, i]
+        iv = (pf[P.IDIO_SCALE] * u.sigma[i]) ** 2
+        pm += w * u.beta[i]
+        ps += w * u.size_load[i]
+        hm += x * u.beta[i]
+        hs += x * u.size_load[i]
+        pid += w * w * iv
+        hid += x * x * iv
+        cid += w * x * iv
+    cov = pm * hm * vm + ps * hs * vs + cid
+    vp = pm * pm * vm + ps * ps * vs + pid
+    vh = hm * hm * vm + hs * hs * vs + hid
+    if vp <= 0.0 or vh <= 0.0:
+        return 1.0
+    return cov / math.sqrt(vp * vh)
+
+
+@njit(cache=True)
+def masks_nb(pf, u, s, e):
+    """Step 4: T+1, halts, sell restrictions, leverage cap / scale freeze, the correlation rule
+    and futures restrictions cut orders; cut value is reported in ``cut_step``."""
+    A = s.cash.shape[1]
+    N = s.price.shape[1]
+    K = s.fut.shape[2]
+    restricted = s.reg_active[e]
+    for a in range(A):
+        cut = 0.0
+        broker = s.liquidated[e, a]
+        binds = restricted and (not broker or pf[P.REG_BIND_BROKER] > 0.5)
+        sells = 0.0
+        buys = 0.0
+        for i in range(N):
+            o = s.order[e, a, i]
+            p = s.price[e, i]
+            if s.halted[e] and o != 0.0:
+                cut += abs(o) * p
+                s.order[e, a, i] = 0.0
+                continue
+            if o < 0.0:
+                m = sellable_nb(s, e, a, i)
+                if -o > m:
+                    cut += (-o - m) * p
+                    o = -m
+                if binds and pf[P.NO_REDUCTION] > 0.5:
+                    cut += -o * p
+                    o = 0.0
+                sells += -o * p
+            elif o > 0.0:
+                buys += o * p
+            s.order[e, a, i] = o
+        # daily net-sell cap
+        if binds and sells > 0.0:
+            allowed = pf[P.NET_SELL_CAP] * s.gross0[e, a] - s.day_net_sold[e, a] + buys
+            if allowed < sells:
+                scale = max(allowed, 0.0) / sells
+                for i in range(N):
+                    if s.order[e, a, i] < 0.0:
+                        s.order[e, a, i] *= scale
+                cut += sells * (1.0 - scale)
+                sells *= scale
+        # leverage cap and scale freeze bound new gross exposure
+        if buys > 0.0:
+            eq = s.equity[e, a]
+            room = pf[P.LEV_CAP] * max(eq, 0.0) - (s.gross[e, a] - sells)
+            if pf[P.SCALE_FREEZE] > 0.5:
+                room = min(room, s.gross0[e, a] - (s.gross[e, a] - sells))
+            if pf[P.CORR_ON] > 0.5 and pf[P.MODE] < 0.5:
+                post = _corr_with_hedge_nb(pf, u, s, e, a, True)
+                if post < pf[P.CORR_MIN] and post < _corr_with_hedge_nb(pf, u, s, e, a, False):
+                    room = 0.0
+            if room < buys:
+                scale = max(room, 0.0) / buys
+                for i in range(N):
+                    if s.order[e, a, i] > 0.0:
+                        s.order[e, a, i] *= scale
+                cut += buys * (1.0 - scale)
+        s.cut_step[e, a] = cut
+
+
+@njit(cache=True)
+def futures_masks_nb(pf, s, e):
+    """Futures restrictions: no new shorts, capped covering per day (cut value added to cut_step)."""
+    A = s.cash.shape[1]
+    K = s.fut.shape[2]
+    if not s.reg_active[e]:
+        return
+    for a in range(A):
+        if s.liquidated[e, a] and pf[P.REG_BIND_BROKER] < 0.5:
+            continue
+        cut = 0.0
+        for k in range(K):
+            f = s.fut_order[e, a, k]
+            if f == 0.0:
+                continue
+            pos = s.fut[e, a, k]
+            fp = s.fut_price[e, k]
+            if f < 0.0 and pf[P.FUT_NO_NEW_SHORT] > 0.5:
+                cut += -f * fp
+                f = 0.0
+            elif f > 0.0 and pos < 0.0:
+                cap = pf[P.FUT_COVER_CAP] * (-pos + s.fut_day_cover[e, a, k]) - s.fut_day_cover[e, a, k]
+                cap = max(cap, 0.0)
+                if f > cap:
+                    cut += (f - cap) * fp
+                    f = cap
+            s.fut_order[e, a, k] = f
+        s.cut_step[e, a] += cut
+
+
+@njit(cache=True)
+def sequential_fills_nb(s, e, i, capacity, side):
+    """Sequential clearing of the rationed side of stock ``i``: managers by priority, then the
+    background pro rata. Returns the background's fill ratio on that side."""
+    A = s.cash.shape[1]
+    order_idx = np.argsort(s.priority[e])
+    left = capacity
+    for r in range(A):
+        a = order_idx[r]
+        o = s.order[e, a, i]
+        if o * side > 0.0:
+            f = min(abs(o), left)
+            left -= f
+            s.fill[e, a, i] = side * f
+    bg = s.bg_buy[e, i] if side > 0.0 else s.bg_sell[e, i]
+    if bg <= 0.0:
+        return 1.0
+    return min(1.0, max(left, 0.0) / bg)
+
+
+@njit(cache=True)
+def apply_fills_nb(pf, u, s, e, i):
+    """Cash, holdings, T+1 locks, fees and reports for stock ``i`` once fills are known."""
+    A = s.cash.shape[1]
+    px = s.exec_price[e, i]
+    fee = pf[P.FEE]
+    for a in range(A):
+        o = s.order[e, a, i]
+        f = s.fill[e, a, i]
+        if o == 0.0:
+            continue
+        val = abs(f) * px
+        s.cash[e, a] -= f * px + fee * val
+        s.cum_fee[e, a] += fee * val
+        s.hold[e, a, i] += f
+        if s.hold[e, a, i] < 0.0:
+            s.hold[e, a, i] = 0.0
+        if f > 0.0:
+            s.locked[e, a, i] += f
+            s.cum_buy[e, a] += val
+            s.bought_step[e, a] += val
+            s.day_net_sold[e, a] -= val
+        elif f < 0.0:
+            s.cum_sell[e, a] += val
+            s.sold_step[e, a] += val
+            s.sold_cum[e, a] += val
+            s.day_net_sold[e, a] += val
+        if o < 0.0:
+            s.unfilled_step[e, a] += (-o - (-f)) * px
+
+
+@njit(cache=True)
+def peer_futures_nb(pf, s, e):
+    """Peers and the broker keep the hedge proportional to the long book after stock fills
+    (both valued at the post-trade prices, so price moves alone never re-size the hedge)."""
+    A = s.cash.shape[1]
+    K = s.fut.shape[2]
+    N = s.price.shape[1]
+    for a in range(A):
+        if s.controlled[e, a] and not s.liquidated[e, a]:
+            continue
+        g = 0.0
+        g0 = 0.0
+        for i in range(N):
+            g += s.hold[e, a, i] * s.price[e, i]
+            g0 += (s.hold[e, a, i] - s.fill[e, a, i]) * s.price[e, i]
+        ratio = g / g0 if g0 > 0.0 else 0.0
+        for k in range(K):
+            target = s.fut[e, a, k] * ratio
+            s.fut_order[e, a, k] = target - s.fut[e, a, k]
+
+
+@njit(cache=True)
+def futures_fills_nb(pf, s, e):
+    """Futures orders fill at the new futures price; a trade's P&L against the last settlement is
+    booked to cash so that equity is unchanged by the trade itself."""
+    A = s.cash.shape[1]
+    K = s.fut.shape[2]
+    for a in range(A):
+        for k in range(K):
+            f = s.fut_order[e, a, k]
+            if f == 0.0:
+                continue
+            adj = -f * (s.fut_price[e, k] - s.fut_settle[e, k])
+            s.cash[e, a] += adj
+            s.cum_fut[e, a] += adj
+            if f > 0.0 and s.fut[e, a, k] < 0.0:
+                s.fut_day_cover[e, a, k] += min(f, -s.fut[e, a, k])
+            s.fut[e, a, k] += f
+
+
+@njit(cache=True)
+def accounts_nb(pf, u, s, e):
+    """Step 7: financing accrual, equity, gross, leverage, required margin and margin ratio."""
+    A = s.cash.shape[1]
+    N = s.price.shape[1]
+    K = s.fut.shape[2]
+    dt = pf[P.DT]
+    for a in range(A):
+        if s.cash[e, a] < 0.0:
+            fin = -s.cash[e, a] * pf[P.FIN_RATE] * dt
+            s.cash[e, a] -= fin
+            s.cum_fin[e, a] += fin
+        g = 0.0
+        req = 0.0
+        for i in range(N):
+            v = s.hold[e, a, i] * s.price[e, i]
+            g += v
+            m = u.margin_rate[i]
+            if pf[P.SPIRAL_ON] > 0.5:
+                m *= 1.0 + pf[P.MARGIN_VOL] * s.stress[e, u.tier[i]]
+            req += m * v
+        fpnl = 0.0
+        delta = g
+        for k in range(K):
+            fpnl += s.fut[e, a, k] * (s.fut_price[e, k] - s.fut_settle[e, k])
+            delta += s.fut[e, a, k] * s.fut_price[e, k]
+        req += pf[P.FUT_MARGIN] * abs(delta)
+        eq = s.cash[e, a] + g + fpnl
+        s.gross[e, a] = g
+        s.equity[e, a] = eq
+        s.required[e, a] = req
+        s.leverage[e, a] = g / eq if eq > 0.0 and g / eq < LEV_REPORT_CAP else (LEV_REPORT_CAP if g > 0.0 else 0.0)
+        if req > 0.0 and eq / req < MR_REPORT_CAP:
+            s.margin_ratio[e, a] = eq / req
+        else:
+            s.margin_ratio[e, a] = MR_REPORT_CAP if eq > 0.0 or req <= 0.0 else eq / req
+
+
+@njit(cache=True)
+def margin_nb(pf, s, e):
+    """Step 8: warning, margin call with a deadline, forced liquidation (broker takes over)."""
+    A = s.cash.shape[1]
+    if pf[P.MODE] > 0.5:
+        return
+    step = s.step[e]
+    for a in range(A):
+        if s.liquidated[e, a]:
+            continue
+        mr = s.margin_ratio[e, a]
+        s.warning[e, a] = mr < pf[P.M_WARN]
+        if s.equity[e, a] <= 0.0 or mr < pf[P.M_LIQ]:
+            s.liquidated[e, a] = True
+            s.call_active[e, a] = False
+        elif s.call_active[e, a]:
+            if mr >= pf[P.M_WARN]:
+                s.call_active[e, a] = False
+            elif step >= s.call_deadline[e, a]:
+                s.liquidated[e, a] = True
+                s.call_active[e, a] = False
+        elif mr < pf[P.M_CALL]:
+            s.call_active[e, a] = True
+            s.call_deadline[e, a] = step + int(pf[P.CALL_STEPS])
+
+
+@njit(cache=True)
+def settle_futures_nb(s, e):
+    """Daily mark-to-market of futures into cash at the settlement price."""
+    A = s.cash.shape[1]
+    K = s.fut.shape[2]
+    for a in range(A):
+        for k in range(K):
+            pnl = s.fut[e, a, k] * (s.fut_price[e, k] - s.fut_settle[e, k])
+            s.cash[e, a] += pnl
+            s.cum_fut[e, a] += pnl
+    for k in range(K):
+        s.fut_settle[e, k] = s.fut_price[e, k]

@@ -1,0 +1,230 @@
+"""Stock market mechanics: exogenous factor moves, netted clearing with impact and limits, liquidity."""
+import math
+
+import numpy as np
+from numba import njit
+
+from dma_gym.core.layout import P, Shock
+
+TINY = 1e-12
+BIG = 1e300
+
+
+@njit(cache=True)
+def effective_adv_nb(pf, adv_i, stress_t):
+    """ADV in CNY bn/day after the liquidity spiral removed depth."""
+    if pf[P.SPIRAL_ON] > 0.5:
+        return adv_i * (1.0 - pf[P.DEPTH_DROP] * stress_t)
+    return adv_i
+
+
+@njit(cache=True)
+def effective_sigma_nb(pf, sigma_i, stress_t):
+    """Daily volatility after the liquidity spiral raised it."""
+    if pf[P.SPIRAL_ON] > 0.5:
+        return sigma_i * (1.0 + pf[P.VOL_RISE] * stress_t)
+    return sigma_i
+
+
+@njit(cache=True)
+def clip_price_nb(pf, x, lo, hi):
+    if pf[P.LIMITS_ON] > 0.5:
+        if x < lo:
+            return lo
+        if x > hi:
+            return hi
+    return x
+
+
+@njit(cache=True)
+def exogenous_nb(pf, u, s, e, z):
+    """Step 1: factor + idiosyncratic returns move the fundamental log price; transient decays."""
+    dt = pf[P.DT]
+    sq = math.sqrt(dt)
+    N = s.price.shape[1]
+    mkt = pf[P.MKT_DRIFT] * dt
+    size = pf[P.SIZE_DRIFT] * dt
+    if s.day[e] == int(pf[P.SHOCK_DAY]):
+        # a one-day factor shock is spread evenly over that day's steps
+        mkt += pf[P.SHOCK_MKT] * dt
+        size += pf[P.SHOCK_SIZE] * dt
+    zm = pf[P.MKT_VOL] * sq * z[Shock.MKT]
+    zs = pf[P.SIZE_VOL] * sq * z[Shock.SIZE]
+    decay = pf[P.TRANS_DECAY]
+    for i in range(N):
+        t = u.tier[i]
+        vm = 1.0
+        if pf[P.SPIRAL_ON] > 0.5:
+            vm = 1.0 + pf[P.VOL_RISE] * s.stress[e, t]
+        noise = u.beta[i] * zm + u.size_load[i] * zs + pf[P.IDIO_SCALE] * u.sigma[i] * sq * z[Shock.IDIO + i]
+        s.log_fund[e, i] += u.beta[i] * mkt + u.size_load[i] * size + vm * noise
+        s.transient[e, i] *= decay
+        s.price[e, i] = clip_price_nb(pf, math.exp(s.log_fund[e, i] + s.transient[e, i]), s.lo[e, i], s.hi[e, i])
+
+
+@njit(cache=True)
+def levels_nb(u, s, e):
+    """Tier and index levels (float-cap / index weighted price relatives) from current prices."""
+    T = s.tier_level.shape[1]
+    K = s.index_level.shape[1]
+    N = s.price.shape[1]
+    for t in range(T):
+        s.tier_level[e, t] = 0.0
+    for k in range(K):
+        s.index_level[e, k] = 0.0
+    for i in range(N):
+        rel = s.price[e, i] / u.price0[i]
+        s.tier_level[e, u.tier[i]] += u.tier_w[i] * rel
+        for k in range(K):
+            s.index_level[e, k] += u.index_w[k, i] * rel
+    for t in range(T):
+        if s.tier_level[e, t] > s.tier_peak[e, t]:
+            s.tier_peak[e, t] = s.tier_level[e, t]
+    for k in range(K):
+        if s.index_level[e, k] > s.index_peak[e, k]:
+            s.index_peak[e, k] = s.index_level[e, k]
+
+
+@njit(cache=True)
+def limit_capacity_nb(pf, p0, bound, v_sh, sig, sign):
+    """Largest net quantity (shares) that clears before the price reaches ``bound``.
+
+    Both the execution price p0*(1 -/+ Y*sig*(q/(V*dt))^delta) and the post-trade mark
+    p0*exp(-/+ (perm+trans)*sig*q/V) must stay inside the band.
+    """
+    if pf[P.LIMITS_ON] < 0.5:
+        return BIG
+    dt = pf[P.DT]
+    if sign < 0:
+        room = 1.0 - bound / p0  # fractional room down to limit-down
+    else:
+        room = bound / p0 - 1.0
+    if room <= TINY:
+        return 0.0
+    q_exec = BIG
+    y = pf[P.IMPACT_Y] * sig
+    if y > 0.0:
+        q_exec = v_sh * dt * (room / y) ** (1.0 / pf[P.IMPACT_EXP])
+    q_mid = BIG
+    lin = (pf[P.PERM] + pf[P.TRANS]) * sig
+    if lin > 0.0:
+        q_mid = v_sh * abs(math.log(bound / p0)) / lin
+    return min(q_exec, q_mid)
+
+
+@njit(cache=True)
+def clear_stock_nb(pf, u, s, e, i, buys, sells):
+    """Step 5 for one stock: net the gross orders, apply impact and limits, set fill ratios.
+
+    Returns the net quantity that cleared against outside liquidity (signed shares, + buying).
+    """
+    t = u.tier[i]
+    p0 = s.price[e, i]
+    st = s.stress[e, t]
+    v_sh = effective_adv_nb(pf, u.adv[i], st) / p0  # shares per day
+    sig = effective_sigma_nb(pf, u.sigma[i], st)
+    dt = pf[P.DT]
+    s.exec_price[e, i] = p0
+    s.fill_buy[e, i] = 1.0
+    s.fill_sell[e, i] = 1.0
+    if s.halted[e]:
+        s.fill_buy[e, i] = 0.0
+        s.fill_sell[e, i] = 0.0
+        s.volume_step[e, i] = 0.0
+        return 0.0
+    q = buys - sells
+    locked = False
+    qf = 0.0
+    if q < 0.0 or q > 0.0:
+        sign = 1.0 if q > 0.0 else -1.0
+        bound = s.hi[e, i] if sign > 0.0 else s.lo[e, i]
+        qabs = abs(q)
+        qlim = limit_capacity_nb(pf, p0, bound, v_sh, sig, sign)
+        if qabs <= qlim:
+            qf = qabs
+            h = pf[P.IMPACT_Y] * sig * (qf / (v_sh * dt)) ** pf[P.IMPACT_EXP]
+            px = p0 * (1.0 + sign * h)
+            if px <= 0.0:
+                px = p0 * TINY
+            s.exec_price[e, i] = px
+        else:
+            # locked limit: the rest trades only against the thin queue at the limit price
+            qf = min(qabs, qlim + pf[P.LIMIT_DEPTH] * v_sh * dt)
+            s.exec_price[e, i] = bound
+            locked = True
+        dlog = sign * sig * qf / v_sh
+        s.log_fund[e, i] += pf[P.PERM] * dlog
+        s.transient[e, i] += pf[P.TRANS] * dlog
+        if sign < 0.0:
+            s.fill_sell[e, i] = (buys + qf) / sells
+        else:
+            s.fill_buy[e, i] = (sells + qf) / buys
+        qf = sign * qf
+    s.volume_step[e, i] = min(buys, sells) + abs(qf)
+    new = clip_price_nb(pf, math.exp(s.log_fund[e, i] + s.transient[e, i]), s.lo[e, i], s.hi[e, i])
+    if locked:
+        new = s.exec_price[e, i]
+    s.price[e, i] = new
+    return qf
+
+
+@njit(cache=True)
+def update_limit_flags_nb(pf, u, s, e):
+    """Limit-down / limit-up flags and shares (overall and per tier) from current prices."""
+    N = s.price.shape[1]
+    T = s.tier_level.shape[1]
+    for t in range(T):
+        s.tier_ld_share[e, t] = 0.0
+    n_ld = 0
+    for i in range(N):
+        ld = pf[P.LIMITS_ON] > 0.5 and s.price[e, i] <= s.lo[e, i] * (1.0 + 1e-9)
+        lu = pf[P.LIMITS_ON] > 0.5 and s.price[e, i] >= s.hi[e, i] * (1.0 - 1e-9)
+        s.at_ld[e, i] = ld
+        s.at_lu[e, i] = lu
+        if ld:
+            n_ld += 1
+            s.tier_ld_share[e, u.tier[i]] += 1.0
+    counts = np.zeros(T)
+    for i in range(N):
+        counts[u.tier[i]] += 1.0
+    for t in range(T):
+        if counts[t] > 0:
+            s.tier_ld_share[e, t] /= counts[t]
+    s.ld_share[e] = n_ld / N
+
+
+@njit(cache=True)
+def liquidity_nb(pf, u, s, e):
+    """Step 9: stress per tier moves toward a target set by drawdown, net selling, limit-downs and
+    liquidity-provider losses (Brunnermeier-Pedersen loss spiral; Khandani-Lo MM withdrawal)."""
+    T = s.stress.shape[1]
+    if pf[P.SPIRAL_ON] < 0.5:
+        for t in range(T):
+            s.stress[e, t] = 0.0
+        return
+    N = s.price.shape[1]
+    lp_val = s.lp_cash[e]
+    for i in range(N):
+        lp_val += s.lp_inv[e, i] * s.price[e, i]
+    mm_loss = max(0.0, -lp_val) / pf[P.LP_CAPITAL]
+    a = pf[P.STRESS_ALPHA]
+    for t in range(T):
+        dd = 1.0 - s.tier_level[e, t] / s.tier_peak[e, t]
+        target = (pf[P.W_DD] * dd + pf[P.W_FLOW] * s.tier_sell_flow[e, t]
+                  + pf[P.W_LD] * s.tier_ld_share[e, t] + pf[P.W_MM] * mm_loss)
+        target = min(1.0, max(0.0, target))
+        s.stress[e, t] += a * (target - s.stress[e, t])
+
+
+@njit(cache=True)
+def set_bands_nb(pf, u, s, e):
+    """Closing prices become the reference for tomorrow's limit band."""
+    N = s.price.shape[1]
+    for i in range(N):
+        s.prev_close[e, i] = s.price[e, i]
+        if pf[P.LIMITS_ON] > 0.5:
+            s.lo[e, i] = s.price[e, i] * (1.0 - u.limit[i])
+            s.hi[e, i] = s.price[e, i] * (1.0 + u.limit[i])
+        else:
+            s.lo[e, i] = 0.0
+            s.hi[e, i] = BIG

@@ -1,0 +1,253 @@
+"""One batched step of the market: E envs x A managers in a single call, in DESIGN.md order."""
+import math
+
+from numba import njit
+
+from dma_gym.core.accounts_nb import (
+    accounts_nb, apply_fills_nb, futures_fills_nb, futures_masks_nb, manager_orders_nb, margin_nb,
+    masks_nb, peer_futures_nb, sequential_fills_nb, settle_futures_nb,
+)
+from dma_gym.core.background_nb import background_fills_nb, background_orders_nb, fund_decisions_nb
+from dma_gym.core.futures_nb import basis_nb, dealer_flow_nb, knock_in_nb
+from dma_gym.core.layout import P, Shock, state_views_nb, universe_views_nb
+from dma_gym.core.market_nb import (
+    clear_stock_nb, exogenous_nb, levels_nb, liquidity_nb, set_bands_nb, update_limit_flags_nb,
+)
+
+
+@njit(cache=True)
+def _begin_step_nb(s, e):
+    A = s.cash.shape[1]
+    K = s.fut.shape[2]
+    for a in range(A):
+        s.sold_step[e, a] = 0.0
+        s.bought_step[e, a] = 0.0
+        s.unfilled_step[e, a] = 0.0
+        s.cut_step[e, a] = 0.0
+    for k in range(K):
+        s.fut_flow[e, k] = 0.0
+
+
+@njit(cache=True)
+def _circuit_breaker_nb(pf, s, e):
+    if pf[P.CB_ON] > 0.5 and not s.halted[e]:
+        if s.tier_level[e, 0] / s.tier_prev_close[e, 0] - 1.0 <= -pf[P.CB_THRESHOLD]:
+            s.halted[e] = True
+
+
+@njit(cache=True)
+def _clear_all_nb(pf, u, s, e):
+    """Step 5 for every stock, then fills for managers and background."""
+    A = s.cash.shape[1]
+    N = s.price.shape[1]
+    T = s.tier_level.shape[1]
+    sequential = pf[P.CLEARING_ORDER] > 0.5
+    for t in range(T):
+        s.tier_sell_flow[e, t] = 0.0
+    for i in range(N):
+        buys = s.bg_buy[e, i]
+        sells = s.bg_sell[e, i]
+        for a in range(A):
+            o = s.order[e, a, i]
+            if o > 0.0:
+                buys += o
+            elif o < 0.0:
+                sells -= o
+        qf = clear_stock_nb(pf, u, s, e, i, buys, sells)
+        fb = s.fill_buy[e, i]
+        fs = s.fill_sell[e, i]
+        for a in range(A):
+            o = s.order[e, a, i]
+            s.fill[e, a, i] = o * (fb if o > 0.0 else fs)
+        bg_fb = fb
+        bg_fs = fs
+        if sequential and not s.halted[e]:
+            if fs < 1.0:
+                bg_fs = sequential_fills_nb(s, e, i, fs * sells, -1.0)
+            if fb < 1.0:
+                bg_fb = sequential_fills_nb(s, e, i, fb * buys, 1.0)
+        apply_fills_nb(pf, u, s, e, i)
+        background_fills_nb(pf, u, s, e, i, bg_fb, bg_fs)
+        px = s.exec_price[e, i]
+        s.volume_day[e, i] += s.volume_step[e, i]
+        s.tier_value_day[e, u.tier[i]] += s.volume_step[e, i] * px
+        s.tier_sell_flow[e, u.tier[i]] -= qf * px
+    for t in range(T):
+        tier_adv = 0.0
+        for i in range(N):
+            if u.tier[i] == t:
+                tier_adv += u.adv[i]
+        flow = s.tier_sell_flow[e, t] / (tier_adv * pf[P.DT])
+        s.tier_sell_flow[e, t] = flow if flow > 0.0 else 0.0
+
+
+@njit(cache=True)
+def _close_nb(pf, u, s, e):
+    """Step 10: closing prices and new bands, T+1 unlock, knock-ins, settlement, regulation."""
+    A = s.cash.shape[1]
+    N = s.price.shape[1]
+    K = s.fut.shape[2]
+    T = s.tier_level.shape[1]
+    set_bands_nb(pf, u, s, e)
+    for a in range(A):
+        for i in range(N):
+            s.locked[e, a, i] = 0.0
+        s.day_net_sold[e, a] = 0.0
+        for k in range(K):
+            s.fut_day_cover[e, a, k] = 0.0
+    s.ld_share_close[e] = s.ld_share[e]
+    if s.ld_share[e] > s.ld_share_peak[e]:
+        s.ld_share_peak[e] = s.ld_share[e]
+    if pf[P.SB_ON] > 0.5:
+        knock_in_nb(u, s, e)
+    settle_futures_nb(s, e)
+    if pf[P.REG_ON] > 0.5:
+        if s.ld_share[e] >= pf[P.REG_TRIGGER]:
+            s.reg_active[e] = True
+        if pf[P.REG_FROM_DAY] >= 0.0 and s.day[e] + 1 >= int(pf[P.REG_FROM_DAY]):
+            s.reg_active[e] = True
+    for t in range(T):
+        s.tier_prev_close[e, t] = s.tier_level[e, t]
+    for k in range(K):
+        s.index_prev_close[e, k] = s.index_level[e, k]
+        s.days_left[e, k] -= 1.0
+    s.nt_spent_today[e] = 0.0
+    s.halted[e] = False
+    s.day[e] += 1
+
+
+@njit(cache=True)
+def _new_day_nb(s, e):
+    N = s.price.shape[1]
+    T = s.tier_level.shape[1]
+    for i in range(N):
+        s.volume_day[e, i] = 0.0
+    for t in range(T):
+        s.tier_value_day[e, t] = 0.0
+
+
+@njit(cache=True)
+def market_step_env_nb(pf, u, s, e, actions, z):
+    """One step of env ``e`` (market mode)."""
+    spd = int(pf[P.STEPS_PER_DAY])
+    A = s.cash.shape[1]
+    N = s.price.shape[1]
+    if s.step[e] % spd == 0:
+        _new_day_nb(s, e)
+    _begin_step_nb(s, e)
+    for a in range(A):
+        s.priority[e, a] = int(z[Shock.IDIO + 2 * N + s.fut.shape[2] + a] * 1e9)
+    # 1. exogenous moves
+    exogenous_nb(pf, u, s, e, z)
+    levels_nb(u, s, e)
+    update_limit_flags_nb(pf, u, s, e)
+    _circuit_breaker_nb(pf, s, e)
+    # 2. background flows (funds decide on yesterday's basis; dealers re-hedge in step 6)
+    fund_decisions_nb(pf, u, s, e)
+    background_orders_nb(pf, u, s, e, z)
+    # 3. managers: actions, peer rules, broker liquidation
+    manager_orders_nb(pf, u, s, e, actions)
+    # 4. regulation masks on stock orders
+    masks_nb(pf, u, s, e)
+    # 5. clearing per stock
+    _clear_all_nb(pf, u, s, e)
+    levels_nb(u, s, e)
+    update_limit_flags_nb(pf, u, s, e)
+    # 6. futures: dealer hedges, hedge adjustments, basis, fills
+    dealer_flow_nb(pf, u, s, e)
+    peer_futures_nb(pf, s, e)
+    futures_masks_nb(pf, s, e)
+    K = s.fut.shape[2]
+    for a in range(A):
+        for k in range(K):
+            s.fut_flow[e, k] += s.fut_order[e, a, k] * s.fut_price[e, k]
+    basis_nb(pf, u, s, e, z)
+    futures_fills_nb(pf, s, e)
+    # 7-8. accounting and margin
+    accounts_nb(pf, u, s, e)
+    margin_nb(pf, s, e)
+    # 9. liquidity state
+    liquidity_nb(pf, u, s, e)
+    # 10. the close
+    if (s.step[e] + 1) % spd == 0:
+        _close_nb(pf, u, s, e)
+    s.step[e] += 1
+    if s.step[e] >= int(pf[P.STEPS]):
+        s.done[e] = True
+
+
+@njit(cache=True)
+def ac_step_env_nb(pf, u, s, e, actions, z):
+    """One step of the Almgren-Chriss benchmark (MODELS.md §1.4), exactly:
+    execution at S_{k-1} - eps*sgn(n) - eta*n/tau, then S_k = S_{k-1} + sigma*sqrt(tau)*xi - gamma*n.
+    Action < 0 sells that share of the remaining shares; > 0 buys that share of X; the last step
+    sells whatever is left (x_N = 0)."""
+    _begin_step_nb(s, e)
+    tau = pf[P.DT]
+    x = s.hold[e, 0, 0]
+    px0 = s.price[e, 0]
+    act = actions[e, 0, 0]
+    if act > 1.0:
+        act = 1.0
+    elif act < -1.0:
+        act = -1.0
+    if s.step[e] >= int(pf[P.STEPS]) - 1:
+        n = x
+    elif act < 0.0:
+        n = -act * x
+    else:
+        n = -act * pf[P.AC_X0]
+    if n != 0.0:
+        sgn = 1.0 if n > 0.0 else -1.0
+        proceeds = n * (px0 - pf[P.AC_ETA] * n / tau)
+        fee = pf[P.AC_EPS] * abs(n)
+        s.cash[e, 0] += proceeds - fee
+        s.cum_fee[e, 0] += fee
+        s.exec_price[e, 0] = px0 - sgn * pf[P.AC_EPS] - pf[P.AC_ETA] * n / tau
+        if n > 0.0:
+            s.cum_sell[e, 0] += proceeds
+            s.sold_step[e, 0] = proceeds
+            s.sold_cum[e, 0] += proceeds
+            s.intended_cum[e, 0] += proceeds
+        else:
+            s.cum_buy[e, 0] -= proceeds
+            s.bought_step[e, 0] = -proceeds
+        s.hold[e, 0, 0] = x - n
+        s.fill[e, 0, 0] = -n
+    else:
+        s.exec_price[e, 0] = px0
+        s.fill[e, 0, 0] = 0.0
+    s.price[e, 0] = px0 + pf[P.AC_SIGMA] * math.sqrt(tau) * z[Shock.IDIO] - pf[P.AC_GAMMA] * n
+    s.log_fund[e, 0] = s.price[e, 0]
+    s.gross[e, 0] = s.hold[e, 0, 0] * s.price[e, 0]
+    s.equity[e, 0] = s.cash[e, 0] + s.gross[e, 0]
+    s.step[e] += 1
+    s.day[e] = int(s.step[e] * tau)
+    if s.step[e] >= int(pf[P.STEPS]):
+        s.done[e] = True
+
+
+@njit(cache=True)
+def step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks):
+    """Advance every env whose episode is not done by one step, in place.
+
+    Args:
+        pf: (P.SIZE,) float64 scalar parameters (see ``layout.P``).
+        uf, ui: universe buffers (``layout.universe_views_nb``).
+        sf, si, sb: state buffers (``layout.state_views_nb``).
+        dims: (D.SIZE,) int64 dimensions.
+        actions: (E, A, T + K) float64 in [-1, 1], read for controlled managers only.
+        shocks: (E, 2 + 2N + K + A) float64: market, size, idiosyncratic (N) and noise-flow (N)
+            standard normals, basis normals (K), clearing-priority uniforms (A).
+    """
+    u = universe_views_nb(uf, ui, dims)[0]
+    s = state_views_nb(sf, si, sb, dims)[0]
+    E = s.price.shape[0]
+    ac = pf[P.MODE] > 0.5
+    for e in range(E):
+        if s.done[e]:
+            continue
+        if ac:
+            ac_step_env_nb(pf, u, s, e, actions, shocks[e])
+        else:
+            market_step_env_nb(pf, u, s, e, actions, shocks[e])

@@ -1,0 +1,291 @@
+"""Compiled market: a frozen config turned once into the core's flat parameter buffers, plus the
+seeded universe, episode initial state and shock draws that every facade shares."""
+from __future__ import annotations
+
+import math
+from typing import Union
+
+import numpy as np
+
+from dma_gym.config.params import AlmgrenChrissConfig, MarketConfig
+from dma_gym.core.accounts_nb import accounts_nb
+from dma_gym.core.futures_nb import snowball_delta_nb
+from dma_gym.core.layout import (
+    Buffers, D, P, State, Universe, allocate_state, n_actions, n_shocks, universe_views_nb,
+)
+from dma_gym.core.step import step_nb
+
+Config = Union[MarketConfig, AlmgrenChrissConfig]
+LN2 = math.log(2.0)
+TRADING_DAYS = 242.0  # CFFEX annualisation convention (MODELS.md §4.4)
+
+
+def _decay(dt: float, half_life: float) -> float:
+    return math.exp(-LN2 * dt / half_life)
+
+
+class Market:
+    """Everything static about one scenario: dimensions, parameters and universe.
+
+    Args:
+        config: a :class:`MarketConfig` or :class:`AlmgrenChrissConfig`.
+    """
+
+    def __init__(self, config: Config):
+        if not isinstance(config, (MarketConfig, AlmgrenChrissConfig)):
+            raise ValueError(f"config must be a MarketConfig or AlmgrenChrissConfig, got {type(config).__name__}")
+        self.config = config
+        self.is_ac = isinstance(config, AlmgrenChrissConfig)
+        self.base_dims = self._dims()
+        self.pf = self._scalars()
+        self.uf, self.ui = self._universe()
+        self.universe: Universe = universe_views_nb(self.uf, self.ui, self.base_dims)[0]
+        self.n_actions = n_actions(self.base_dims)
+        self.n_shocks = n_shocks(self.base_dims)
+
+    # ---- shapes --------------------------------------------------------------------------
+    @property
+    def n_managers(self) -> int:
+        return int(self.base_dims[D.A])
+
+    @property
+    def n_stocks(self) -> int:
+        return int(self.base_dims[D.N])
+
+    @property
+    def steps(self) -> int:
+        return int(self.pf[P.STEPS])
+
+    def dims(self, n_envs: int) -> np.ndarray:
+        d = self.base_dims.copy()
+        d[D.E] = n_envs
+        return d
+
+    def _dims(self) -> np.ndarray:
+        c = self.config
+        d = np.zeros(D.SIZE, np.int64)
+        d[D.E] = 1
+        d[D.K] = 3
+        d[D.T] = 5
+        if self.is_ac:
+            d[D.A], d[D.N], d[D.B], d[D.C] = 1, 1, 1, 1
+        else:
+            d[D.A] = c.n_managers
+            d[D.N] = c.n_stocks
+            d[D.B] = c.snowball_tranches
+            d[D.C] = c.cohorts
+        return d
+
+    # ---- scalar parameters ---------------------------------------------------------------
+    def _scalars(self) -> np.ndarray:
+        c = self.config
+        pf = np.full(P.SIZE, np.nan)
+        if self.is_ac:
+            pf[:] = 0.0
+            pf[P.MODE] = 1.0
+            pf[P.DT] = c.tau
+            pf[P.STEPS_PER_DAY] = 1.0
+            pf[P.STEPS] = c.steps
+            pf[P.TRANS_DECAY] = 1.0
+            pf[P.LP_CAPITAL] = 1.0
+            pf[P.MAX_TRADE] = 1.0
+            pf[P.MAX_BUY] = 1.0
+            pf[P.AC_SIGMA] = c.sigma
+            pf[P.AC_EPS] = c.epsilon
+            pf[P.AC_ETA] = c.eta
+            pf[P.AC_GAMMA] = c.gamma
+            pf[P.AC_X0] = c.initial_shares
+            pf[P.SHOCK_DAY] = -1.0
+            pf[P.REG_FROM_DAY] = -1.0
+            return pf
+        dt = c.dt
+        vals = {
+            P.MODE: 0.0, P.DT: dt, P.STEPS_PER_DAY: c.steps_per_day, P.STEPS: c.steps,
+            P.MKT_DRIFT: c.market_drift, P.MKT_VOL: c.market_vol, P.SIZE_DRIFT: c.size_drift,
+            P.SIZE_VOL: c.size_vol, P.IDIO_SCALE: c.idio_scale, P.SHOCK_DAY: c.shock_day,
+            P.SHOCK_MKT: c.shock_market, P.SHOCK_SIZE: c.shock_size,
+            P.IMPACT_EXP: c.impact_exponent, P.IMPACT_Y: c.impact_prefactor,
+            P.PERM: c.permanent_impact, P.TRANS: c.transient_impact,
+            P.TRANS_DECAY: _decay(dt, c.transient_half_life), P.FEE: c.fee_rate,
+            P.LIMIT_DEPTH: c.limit_depth, P.LIMITS_ON: c.price_limits,
+            P.CLEARING_ORDER: c.clearing_order, P.SPIRAL_ON: c.liquidity_spiral,
+            P.W_DD: c.stress_drawdown_weight, P.W_FLOW: c.stress_flow_weight,
+            P.W_LD: c.stress_limit_weight, P.W_MM: c.stress_mm_weight,
+            P.STRESS_ALPHA: 1.0 - _decay(dt, c.stress_half_life), P.DEPTH_DROP: c.depth_drop,
+            P.VOL_RISE: c.vol_rise, P.MARGIN_VOL: c.margin_vol_sensitivity,
+            P.FUT_ON: c.futures_on, P.BASIS_ALPHA: 1.0 - _decay(dt, c.basis_half_life),
+            P.BASIS_VOL: c.basis_vol, P.FUT_LIMIT: c.futures_limit, P.FUT_MARGIN: c.futures_margin,
+            P.SB_ON: c.snowballs_on, P.HEDGE_RATIO: c.hedge_ratio,
+            P.FIN_RATE: c.financing_rate / TRADING_DAYS, P.M_WARN: c.margin_warning,
+            P.M_CALL: c.margin_call, P.M_LIQ: c.margin_liquidation,
+            P.CALL_STEPS: max(1, round(c.call_deadline_days * c.steps_per_day)),
+            P.LEV_CAP: c.leverage_cap, P.SCALE_FREEZE: c.scale_freeze,
+            P.BROKER_SPEED: c.broker_speed, P.MAX_TRADE: c.max_trade_frac,
+            P.MAX_BUY: c.max_buy_frac, P.MAX_FUT: c.max_futures_frac, P.PEER_SPEED: c.peer_speed,
+            P.REG_ON: c.regulation_on, P.REG_TRIGGER: c.reg_trigger_limit_share,
+            P.REG_FROM_DAY: c.reg_from_day, P.NET_SELL_CAP: c.net_sell_cap,
+            P.NO_REDUCTION: c.no_reduction, P.FUT_NO_NEW_SHORT: c.futures_no_new_shorts,
+            P.FUT_COVER_CAP: c.futures_cover_cap, P.REG_BIND_BROKER: c.restrictions_bind_broker,
+            P.NT_ON: c.national_team_on, P.NT_DAILY: c.nt_daily_max,
+            P.NT_TRIGGER: c.nt_trigger_drawdown, P.CB_ON: c.circuit_breaker,
+            P.CB_THRESHOLD: c.cb_threshold, P.CORR_ON: c.correlation_rule, P.CORR_MIN: c.corr_min,
+            P.NOISE: c.noise_flow, P.LP_STRENGTH: c.lp_strength, P.LP_CAPITAL: c.lp_capital,
+            P.NF_SPEED: c.neutral_speed, P.IE_SPEED: c.enhanced_speed,
+            P.BG_PART: c.background_participation,
+            P.AC_SIGMA: 0.0, P.AC_EPS: 0.0, P.AC_ETA: 0.0, P.AC_GAMMA: 0.0, P.AC_X0: 0.0,
+        }
+        for k, v in vals.items():
+            pf[k] = float(v)
+        missing = [p.name for p in P if p is not P.SIZE and np.isnan(pf[p])]
+        if missing:
+            raise RuntimeError(f"scalar parameters not set: {missing}")
+        return pf
+
+    # ---- universe ------------------------------------------------------------------------
+    def _universe(self) -> tuple[np.ndarray, np.ndarray]:
+        e0 = (np.empty(0), np.empty(0, np.int64))
+        _, nf, ni = universe_views_nb(*e0, self.base_dims)
+        uf, ui = np.zeros(nf), np.zeros(ni, np.int64)
+        u = universe_views_nb(uf, ui, self.base_dims)[0]
+        c = self.config
+        if self.is_ac:
+            u.price0[0] = c.initial_price
+            u.adv[0] = 1.0
+            u.sigma[0] = c.sigma / c.initial_price
+            u.limit[0] = 1.0
+            u.tier_w[0] = 1.0
+            u.fut_depth[:] = 1.0
+            return uf, ui
+        rng = np.random.default_rng(c.universe_seed)
+        disp = c.universe_dispersion
+        start = 0
+        for t, n in enumerate(c.n_stocks_per_tier):
+            sl = slice(start, start + n)
+            start += n
+            u.tier[sl] = t
+            cap = np.exp(disp * 2.0 * rng.standard_normal(n))  # skewed cap distribution
+            cap /= cap.sum()
+            u.tier_w[sl] = cap
+            liq = cap * np.exp(disp * rng.standard_normal(n))
+            u.adv[sl] = c.tier_adv[t] * liq / liq.sum()
+            u.sigma[sl] = c.tier_sigma[t] * np.exp(0.5 * disp * rng.standard_normal(n))
+            u.margin_rate[sl] = c.tier_margin_rate[t]
+            u.beta[sl] = c.tier_beta[t] * (1.0 + 0.1 * rng.standard_normal(n))
+            u.size_load[sl] = c.tier_size_loading[t] + 0.1 * rng.standard_normal(n)
+            u.board[sl] = rng.choice(3, size=n, p=np.asarray(c.tier_board_probs[t]))
+            u.price0[sl] = np.exp(rng.uniform(math.log(4.0), math.log(60.0), n))
+        u.limit[:] = np.asarray(c.board_limits)[u.board]
+        for k in range(3):  # IF on CSI300, IC on CSI500, IM on CSI1000
+            u.index_w[k] = np.where(u.tier == k, u.tier_w, 0.0)
+        u.nt_w[:] = np.asarray(c.nt_index_weights) @ u.index_w
+        tw_ie = np.asarray(c.enhanced_tier_weights)[u.tier]
+        tw_nf = np.asarray(c.neutral_tier_weights)[u.tier]
+        u.ie_shares[:] = c.enhanced_aum * tw_ie * u.tier_w / u.price0
+        u.nf_shares[:] = c.neutral_aum * tw_nf * u.tier_w / u.price0
+        u.nf_hedge[:] = -c.neutral_aum * np.asarray(c.dma_hedge_weights)
+        B = c.snowball_tranches
+        for k in range(3):
+            u.sb_notional[k] = c.snowball_notional[k] / B
+            u.sb_ki[k] = np.linspace(*c.snowball_ki_range, B)
+            u.sb_tenor[k] = rng.permutation(np.linspace(*c.snowball_tenor_range, B))
+        u.normal_basis[:] = c.normal_basis_ann
+        u.fut_depth[:] = c.futures_depth
+        u.nf_thr[:] = np.linspace(*c.neutral_threshold, c.cohorts)
+        u.ie_thr[:] = np.linspace(*c.enhanced_threshold, c.cohorts)
+        return uf, ui
+
+    # ---- state ---------------------------------------------------------------------------
+    def allocate(self, n_envs: int) -> tuple[Buffers, State, np.ndarray]:
+        """Zeroed state buffers for ``n_envs`` envs, their views and the dims array."""
+        dims = self.dims(n_envs)
+        buf, state = allocate_state(dims)
+        return buf, state, dims
+
+    def reset_env(self, s: State, e: int, rng: np.random.Generator, controlled: np.ndarray) -> None:
+        """Write a fresh episode into env ``e`` of ``s``; draws books and peer types from ``rng``.
+
+        Args:
+            controlled: (A,) bool, managers whose orders come from actions.
+        """
+        for arr in s:
+            arr[e] = 0
+        u = self.universe
+        c = self.config
+        s.price[e] = u.price0
+        s.prev_close[e] = u.price0
+        if self.is_ac:
+            s.lo[e] = 0.0
+            s.hi[e] = 1e300
+            s.log_fund[e] = u.price0
+            s.hold[e, 0, 0] = c.initial_shares
+            s.gross[e, 0] = s.gross0[e, 0] = c.initial_shares * c.initial_price
+            s.equity[e, 0] = s.equity0[e, 0] = s.gross[e, 0]
+            s.controlled[e, 0] = True
+            s.tier_level[e] = s.tier_peak[e] = s.tier_prev_close[e] = 1.0
+            s.index_level[e] = s.index_peak[e] = s.index_prev_close[e] = 1.0
+            s.fut_price[e] = s.fut_settle[e] = 1.0
+            s.days_left[e] = 1e9
+            s.margin_ratio[e] = 99.0
+            s.leverage[e, 0] = 1.0
+            return
+        if c.price_limits:
+            s.lo[e] = u.price0 * (1.0 - u.limit)
+            s.hi[e] = u.price0 * (1.0 + u.limit)
+        else:
+            s.lo[e] = 0.0
+            s.hi[e] = 1e300
+        s.log_fund[e] = np.log(u.price0)
+        s.tier_level[e] = s.tier_peak[e] = s.tier_prev_close[e] = 1.0
+        s.index_level[e] = s.index_peak[e] = s.index_prev_close[e] = 1.0
+        s.days_left[e] = c.days_to_expiry
+        s.basis[e] = u.normal_basis * s.days_left[e] / TRADING_DAYS if c.futures_on else 0.0
+        s.fut_price[e] = s.fut_settle[e] = 1.0 + s.basis[e]
+        if c.snowballs_on:
+            for k in range(3):
+                s.dealer_qty[e, k] = sum(
+                    u.sb_notional[k, b] * snowball_delta_nb(1.0, u.sb_ki[k, b], u.sb_tenor[k, b], False)
+                    for b in range(u.sb_ki.shape[1])
+                )
+        s.nf_qty[e] = u.nf_hedge
+        s.nf_frac[e] = 1.0
+        s.ie_frac[e] = 1.0
+        s.nt_budget[e] = c.nt_budget
+        # DMA books: equity shares, leverage, overlapping tilted baskets, proportional hedges
+        A = c.n_managers
+        w_eq = 1.0 + 0.3 * rng.uniform(-1.0, 1.0, A)
+        equity = c.dma_equity * w_eq / w_eq.sum()
+        lev = c.leverage * (1.0 + c.leverage_dispersion * rng.uniform(-1.0, 1.0, A))
+        gross = lev * equity
+        tier_arr = u.tier
+        for a in range(A):
+            for t in range(5):
+                idx = np.flatnonzero(tier_arr == t)
+                pick = rng.random(idx.size) < c.dma_concentration
+                if not pick.any():
+                    pick[rng.integers(idx.size)] = True
+                idx = idx[pick]
+                w = u.tier_w[idx] * np.exp(0.5 * rng.standard_normal(idx.size))
+                w /= w.sum()
+                s.hold[e, a, idx] = gross[a] * c.dma_tier_weights[t] * w / u.price0[idx]
+            notional = c.hedge_ratio * gross[a] * np.asarray(c.dma_hedge_weights)
+            s.fut[e, a] = -notional / s.fut_price[e]
+        s.cash[e] = equity - gross
+        s.cash0[e] = s.cash[e]
+        s.lev0[e] = lev
+        s.rule[e] = rng.choice(3, size=A, p=np.asarray(c.peer_rule_mix))
+        s.lev_max[e] = lev * rng.uniform(*c.peer_lev_trigger, A)
+        s.controlled[e] = controlled
+        accounts_nb(self.pf, u, s, e)
+        s.equity0[e] = s.equity[e]
+        s.gross0[e] = s.gross[e]
+        s.call_deadline[e] = -1
+
+    def draw_shocks(self, rng: np.random.Generator, out: np.ndarray) -> None:
+        """One env's shocks for one step into ``out`` (n_shocks,): normals, then A uniforms."""
+        A = self.n_managers
+        out[: self.n_shocks - A] = rng.standard_normal(self.n_shocks - A)
+        out[self.n_shocks - A:] = rng.random(A)
+
+    def step(self, buf: Buffers, dims: np.ndarray, actions: np.ndarray, shocks: np.ndarray) -> None:
+        """Advance all envs of ``buf`` in place by one core call."""
+        step_nb(self.pf, self.uf, self.ui, buf.sf, buf.si, buf.sb, dims, actions, shocks)
