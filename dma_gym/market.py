@@ -131,7 +131,7 @@ class Market:
             P.CB_THRESHOLD: c.cb_threshold, P.CORR_ON: c.correlation_rule, P.CORR_MIN: c.corr_min,
             P.NOISE: c.noise_flow, P.LP_STRENGTH: c.lp_strength, P.LP_CAPITAL: c.lp_capital,
             P.NF_SPEED: c.neutral_speed, P.IE_SPEED: c.enhanced_speed,
-            P.BG_PART: c.background_participation,
+            P.BG_PART: c.background_participation, P.OVERLAY: c.enhanced_overlay,
             P.AC_SIGMA: 0.0, P.AC_EPS: 0.0, P.AC_ETA: 0.0, P.AC_GAMMA: 0.0, P.AC_X0: 0.0,
         }
         for k, v in vals.items():

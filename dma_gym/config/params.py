@@ -200,6 +200,7 @@ class MarketConfig:
     enhanced_speed: float = _p(0.1, 0.0, 10.0, "redemption share per day per unit excess loss")
     neutral_tier_weights: tuple = _p((0.05, 0.2, 0.3, 0.25, 0.2), 0.0, 1.0, "neutral long book")
     enhanced_tier_weights: tuple = _p((0.05, 0.4, 0.35, 0.15, 0.05), 0.0, 1.0, "enhanced book")
+    enhanced_overlay: float = _p(0.5, 0.0, 2.0, "share of funds' stuck sells hedged with IC/IM shorts")
     background_participation: float = _p(0.15, 0.0, 10.0, "funds' max sell, share of ADV/day")
     cohorts: int = _p(5, 1, 64, "threshold cohorts for neutral and enhanced funds")
 

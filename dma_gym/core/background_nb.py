@@ -108,3 +108,27 @@ def background_fills_nb(pf, u, s, e, i, fb, fs):
     s.bg_pending[e, i] -= s.fund_order[e, i] * fs
     if s.bg_pending[e, i] < 0.0:
         s.bg_pending[e, i] = 0.0
+
+
+@njit(cache=True)
+def overlay_flow_nb(pf, u, s, e):
+    """Funds that cannot get their stock sales filled (limit-down queues, participation caps)
+    short IC/IM against the stuck value instead and cover as it clears (seed articles: "sold
+    CSI 2000, then CSI 1000, then shorted IM")."""
+    K = s.index_level.shape[1]
+    N = s.price.shape[1]
+    if pf[P.OVERLAY] <= 0.0:
+        return
+    stuck = 0.0
+    for i in range(N):
+        stuck += s.bg_pending[e, i] * s.price[e, i]
+    wsum = 0.0
+    for k in range(K):
+        wsum -= u.nf_hedge[k]
+    if wsum <= 0.0:
+        return
+    for k in range(K):
+        target = pf[P.OVERLAY] * stuck * (-u.nf_hedge[k] / wsum) / s.fut_price[e, k]
+        target = -target
+        s.fut_flow[e, k] += (target - s.ov_qty[e, k]) * s.fut_price[e, k]
+        s.ov_qty[e, k] = target

@@ -106,7 +106,8 @@ class P(IntEnum):
     AC_ETA = 72
     AC_GAMMA = 73
     AC_X0 = 74  # initial shares
-    SIZE = 75
+    OVERLAY = 75  # share of funds' stuck (unfilled) sell value hedged with IC/IM shorts
+    SIZE = 76
 
 
 class Universe(NamedTuple):
@@ -179,6 +180,7 @@ class State(NamedTuple):
     dealer_qty: np.ndarray  # (E, K) snowball dealers' long futures, index units (CNY bn at start)
     fut_flow: np.ndarray  # (E, K) net futures flow this step, CNY bn (+ buying)
     nf_qty: np.ndarray  # (E, K) neutral funds' futures, index units (negative: short)
+    ov_qty: np.ndarray  # (E, K) funds' overlay shorts against stuck sell orders, index units
     # ---- funds and env scalars -----------------------------------------------------------
     nf_frac: np.ndarray  # (E, C) neutral cohorts' remaining AUM share
     ie_frac: np.ndarray  # (E, C) enhanced cohorts' remaining AUM share
@@ -346,6 +348,7 @@ def state_views_nb(sf, si, sb, dims):
     dealer_qty, o = _f2(sf, o, E, K)
     fut_flow, o = _f2(sf, o, E, K)
     nf_qty, o = _f2(sf, o, E, K)
+    ov_qty, o = _f2(sf, o, E, K)
     nf_frac, o = _f2(sf, o, E, C)
     ie_frac, o = _f2(sf, o, E, C)
     nt_budget, o = _f1(sf, o, E)
@@ -407,7 +410,7 @@ def state_views_nb(sf, si, sb, dims):
               tier_level, tier_peak, tier_prev_close, stress, tier_sell_flow, tier_value_day,
               tier_ld_share,
               index_level, index_prev_close, index_peak, basis, fut_price, fut_settle, days_left,
-              dealer_qty, fut_flow, nf_qty,
+              dealer_qty, fut_flow, nf_qty, ov_qty,
               nf_frac, ie_frac, nt_budget, nt_spent_today, lp_cash, ld_share, ld_share_close,
               ld_share_peak,
               cash, equity, equity0, gross, gross0, leverage, margin_ratio, required, lev0, lev_max,

@@ -7,7 +7,9 @@ from dma_gym.core.accounts_nb import (
     accounts_nb, apply_fills_nb, futures_fills_nb, futures_masks_nb, manager_orders_nb, margin_nb,
     masks_nb, peer_futures_nb, sequential_fills_nb, settle_futures_nb,
 )
-from dma_gym.core.background_nb import background_fills_nb, background_orders_nb, fund_decisions_nb
+from dma_gym.core.background_nb import (
+    background_fills_nb, background_orders_nb, fund_decisions_nb, overlay_flow_nb,
+)
 from dma_gym.core.futures_nb import basis_nb, dealer_flow_nb, knock_in_nb
 from dma_gym.core.layout import P, Shock, state_views_nb, universe_views_nb
 from dma_gym.core.market_nb import (
@@ -155,6 +157,7 @@ def market_step_env_nb(pf, u, s, e, actions, z):
     update_limit_flags_nb(pf, u, s, e)
     # 6. futures: dealer hedges, hedge adjustments, basis, fills
     dealer_flow_nb(pf, u, s, e)
+    overlay_flow_nb(pf, u, s, e)
     peer_futures_nb(pf, s, e)
     futures_masks_nb(pf, s, e)
     K = s.fut.shape[2]
