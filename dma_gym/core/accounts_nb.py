@@ -16,9 +16,9 @@ MR_REPORT_CAP = 99.0
 
 
 @njit(cache=True)
-def sellable_nb(s, e, a, i):
+def sellable_nb(hold, locked):
     """T+1: shares bought today cannot be sold today."""
-    x = s.hold[e, a, i] - s.locked[e, a, i]
+    x = hold - locked
     return x if x > 0.0 else 0.0
 
 
@@ -30,7 +30,7 @@ def _allocate_sell_nb(u, s, e, a, value):
     tot_free = 0.0
     tot_all = 0.0
     for i in range(N):
-        v = sellable_nb(s, e, a, i) * s.price[e, i]
+        v = sellable_nb(s.hold[e, a, i], s.locked[e, a, i]) * s.price[e, i]
         tot_all += v
         if not s.at_ld[e, i]:
             tot_free += v
@@ -42,7 +42,7 @@ def _allocate_sell_nb(u, s, e, a, value):
     for i in range(N):
         if use_free and s.at_ld[e, i]:
             continue
-        s.order[e, a, i] -= frac * sellable_nb(s, e, a, i)
+        s.order[e, a, i] -= frac * sellable_nb(s.hold[e, a, i], s.locked[e, a, i])
     return frac * tot
 
 
@@ -81,7 +81,7 @@ def manager_orders_nb(pf, u, s, e, actions):
         if s.liquidated[e, a]:
             v = 0.0
             for i in range(N):
-                q = sellable_nb(s, e, a, i) * pf[P.BROKER_SPEED]
+                q = sellable_nb(s.hold[e, a, i], s.locked[e, a, i]) * pf[P.BROKER_SPEED]
                 s.order[e, a, i] = -q
                 v += q * s.price[e, i]
             s.intended_cum[e, a] += v
@@ -210,7 +210,7 @@ def masks_nb(pf, u, s, e):
                 s.order[e, a, i] = 0.0
                 continue
             if o < 0.0:
-                m = sellable_nb(s, e, a, i)
+                m = sellable_nb(s.hold[e, a, i], s.locked[e, a, i])
                 if -o > m:
                     cut += (-o - m) * p
                     o = -m
@@ -281,54 +281,56 @@ def futures_masks_nb(pf, s, e):
 
 
 @njit(cache=True)
-def sequential_fills_nb(s, e, i, capacity, side):
-    """Sequential clearing of the rationed side of stock ``i``: managers by priority, then the
-    background pro rata. Returns the background's fill ratio on that side."""
-    A = s.cash.shape[1]
-    order_idx = np.argsort(s.priority[e])
+def sequential_fills_nb(order, fill, priority, i, capacity, side, bg):
+    """Sequential clearing of the rationed side of stock ``i``: managers by ``priority`` (A,),
+    then the background (``bg`` shares) pro rata. ``order``/``fill`` are one env's (A, N) arrays.
+    Returns the background's fill ratio on that side."""
+    A = order.shape[0]
+    order_idx = np.argsort(priority)
     left = capacity
     for r in range(A):
         a = order_idx[r]
-        o = s.order[e, a, i]
+        o = order[a, i]
         if o * side > 0.0:
             f = min(abs(o), left)
             left -= f
-            s.fill[e, a, i] = side * f
-    bg = s.bg_buy[e, i] if side > 0.0 else s.bg_sell[e, i]
+            fill[a, i] = side * f
     if bg <= 0.0:
         return 1.0
     return min(1.0, max(left, 0.0) / bg)
 
 
 @njit(cache=True)
-def apply_fills_nb(pf, u, s, e, i):
-    """Cash, holdings, T+1 locks, fees and reports for stock ``i`` once fills are known."""
+def apply_fills_nb(pf, s, e):
+    """Cash, holdings, T+1 locks, fees and reports once fills are known."""
     A = s.cash.shape[1]
-    px = s.exec_price[e, i]
+    N = s.price.shape[1]
     fee = pf[P.FEE]
     for a in range(A):
-        o = s.order[e, a, i]
-        f = s.fill[e, a, i]
-        if o == 0.0:
-            continue
-        val = abs(f) * px
-        s.cash[e, a] -= f * px + fee * val
-        s.cum_fee[e, a] += fee * val
-        s.hold[e, a, i] += f
-        if s.hold[e, a, i] < 0.0:
-            s.hold[e, a, i] = 0.0
-        if f > 0.0:
-            s.locked[e, a, i] += f
-            s.cum_buy[e, a] += val
-            s.bought_step[e, a] += val
-            s.day_net_sold[e, a] -= val
-        elif f < 0.0:
-            s.cum_sell[e, a] += val
-            s.sold_step[e, a] += val
-            s.sold_cum[e, a] += val
-            s.day_net_sold[e, a] += val
-        if o < 0.0:
-            s.unfilled_step[e, a] += (-o - (-f)) * px
+        for i in range(N):
+            o = s.order[e, a, i]
+            if o == 0.0:
+                continue
+            px = s.exec_price[e, i]
+            f = s.fill[e, a, i]
+            val = abs(f) * px
+            s.cash[e, a] -= f * px + fee * val
+            s.cum_fee[e, a] += fee * val
+            s.hold[e, a, i] += f
+            if s.hold[e, a, i] < 0.0:
+                s.hold[e, a, i] = 0.0
+            if f > 0.0:
+                s.locked[e, a, i] += f
+                s.cum_buy[e, a] += val
+                s.bought_step[e, a] += val
+                s.day_net_sold[e, a] -= val
+            elif f < 0.0:
+                s.cum_sell[e, a] += val
+                s.sold_step[e, a] += val
+                s.sold_cum[e, a] += val
+                s.day_net_sold[e, a] += val
+            if o < 0.0:
+                s.unfilled_step[e, a] += (f - o) * px
 
 
 @njit(cache=True)

@@ -23,7 +23,7 @@ def fund_decisions_nb(pf, u, s, e):
     for k in range(K):
         w = -u.nf_hedge[k]
         hedge_tot += w
-        disc += w * (-basis_annualized_nb(s, e, k))
+        disc += w * (-basis_annualized_nb(s.basis[e, k], s.days_left[e, k]))
     if hedge_tot > 0.0:
         disc /= hedge_tot
     exit_pop = 0.0
@@ -95,19 +95,21 @@ def background_orders_nb(pf, u, s, e, z):
 
 
 @njit(cache=True)
-def background_fills_nb(pf, u, s, e, i, fb, fs):
-    """Apply buy/sell fill ratios ``fb``/``fs`` to the background orders of stock ``i``."""
-    px = s.exec_price[e, i]
-    lp = s.lp_order[e, i]
-    lp_fill = lp * (fb if lp > 0.0 else fs)
-    s.lp_inv[e, i] += lp_fill
-    s.lp_cash[e] -= lp_fill * px
-    nt_fill = s.nt_order[e, i] * fb
-    s.nt_budget[e] = max(0.0, s.nt_budget[e] - nt_fill * px)
-    s.nt_spent_today[e] += nt_fill * px
-    s.bg_pending[e, i] -= s.fund_order[e, i] * fs
-    if s.bg_pending[e, i] < 0.0:
-        s.bg_pending[e, i] = 0.0
+def background_fills_nb(s, e, fb, fs):
+    """Apply per-stock buy/sell fill ratios ``fb``/``fs`` (N,) to the background orders."""
+    N = s.price.shape[1]
+    for i in range(N):
+        px = s.exec_price[e, i]
+        lp = s.lp_order[e, i]
+        lp_fill = lp * (fb[i] if lp > 0.0 else fs[i])
+        s.lp_inv[e, i] += lp_fill
+        s.lp_cash[e] -= lp_fill * px
+        nt_fill = s.nt_order[e, i] * fb[i]
+        s.nt_budget[e] = max(0.0, s.nt_budget[e] - nt_fill * px)
+        s.nt_spent_today[e] += nt_fill * px
+        s.bg_pending[e, i] -= s.fund_order[e, i] * fs[i]
+        if s.bg_pending[e, i] < 0.0:
+            s.bg_pending[e, i] = 0.0
 
 
 @njit(cache=True)

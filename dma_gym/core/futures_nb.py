@@ -112,6 +112,6 @@ def basis_nb(pf, u, s, e, z):
 
 
 @njit(cache=True)
-def basis_annualized_nb(s, e, k):
+def basis_annualized_nb(basis, days_left):
     """Annualised basis (per remaining trading day x 242), the convention of MODELS.md §4.4."""
-    return s.basis[e, k] * 242.0 / max(s.days_left[e, k], 1.0)
+    return basis * 242.0 / max(days_left, 1.0)

@@ -113,59 +113,41 @@ def limit_capacity_nb(pf, p0, bound, v_sh, sig, sign):
 
 
 @njit(cache=True)
-def clear_stock_nb(pf, u, s, e, i, buys, sells):
-    """Step 5 for one stock: net the gross orders, apply impact and limits, set fill ratios.
+def clear_price_nb(pf, p0, lo, hi, v_sh, sig, buys, sells):
+    """Step 5 for one stock: net the gross orders, apply impact and limits.
 
-    Returns the net quantity that cleared against outside liquidity (signed shares, + buying).
+    The net imbalance q = buys - sells trades against outside liquidity. Below the limit capacity
+    it fills in full at p0*(1 +/- Y*sig*(|q|/(V*dt))^delta) (square-root temporary impact, paid
+    by the imbalance side); past it the price locks at the limit and only the thin queue at the
+    limit (``limit_depth`` x V x dt) trades there, the rest stays unfilled.
+
+    Returns:
+        (qf signed net quantity cleared, execution price, locked at a limit, fill ratio of buys,
+        fill ratio of sells)
     """
-    t = u.tier[i]
-    p0 = s.price[e, i]
-    st = s.stress[e, t]
-    v_sh = effective_adv_nb(pf, u.adv[i], st) / p0  # shares per day
-    sig = effective_sigma_nb(pf, u.sigma[i], st)
     dt = pf[P.DT]
-    s.exec_price[e, i] = p0
-    s.fill_buy[e, i] = 1.0
-    s.fill_sell[e, i] = 1.0
-    if s.halted[e]:
-        s.fill_buy[e, i] = 0.0
-        s.fill_sell[e, i] = 0.0
-        s.volume_step[e, i] = 0.0
-        return 0.0
     q = buys - sells
+    if q == 0.0:
+        return 0.0, p0, False, 1.0, 1.0
+    sign = 1.0 if q > 0.0 else -1.0
+    bound = hi if sign > 0.0 else lo
+    qabs = abs(q)
+    qlim = limit_capacity_nb(pf, p0, bound, v_sh, sig, sign)
     locked = False
-    qf = 0.0
-    if q < 0.0 or q > 0.0:
-        sign = 1.0 if q > 0.0 else -1.0
-        bound = s.hi[e, i] if sign > 0.0 else s.lo[e, i]
-        qabs = abs(q)
-        qlim = limit_capacity_nb(pf, p0, bound, v_sh, sig, sign)
-        if qabs <= qlim:
-            qf = qabs
-            h = pf[P.IMPACT_Y] * sig * (qf / (v_sh * dt)) ** pf[P.IMPACT_EXP]
-            px = p0 * (1.0 + sign * h)
-            if px <= 0.0:
-                px = p0 * TINY
-            s.exec_price[e, i] = px
-        else:
-            # locked limit: the rest trades only against the thin queue at the limit price
-            qf = min(qabs, qlim + pf[P.LIMIT_DEPTH] * v_sh * dt)
-            s.exec_price[e, i] = bound
-            locked = True
-        dlog = sign * sig * qf / v_sh
-        s.log_fund[e, i] += pf[P.PERM] * dlog
-        s.transient[e, i] += pf[P.TRANS] * dlog
-        if sign < 0.0:
-            s.fill_sell[e, i] = (buys + qf) / sells
-        else:
-            s.fill_buy[e, i] = (sells + qf) / buys
-        qf = sign * qf
-    s.volume_step[e, i] = min(buys, sells) + abs(qf)
-    new = clip_price_nb(pf, math.exp(s.log_fund[e, i] + s.transient[e, i]), s.lo[e, i], s.hi[e, i])
-    if locked:
-        new = s.exec_price[e, i]
-    s.price[e, i] = new
-    return qf
+    if qabs <= qlim:
+        qf = qabs
+        h = pf[P.IMPACT_Y] * sig * (qf / (v_sh * dt)) ** pf[P.IMPACT_EXP]
+        px = p0 * (1.0 + sign * h)
+        if px <= 0.0:
+            px = p0 * TINY
+    else:
+        # locked limit: the rest trades only against the thin queue at the limit price
+        qf = min(qabs, qlim + pf[P.LIMIT_DEPTH] * v_sh * dt)
+        px = bound
+        locked = True
+    if sign < 0.0:
+        return -qf, px, locked, 1.0, (buys + qf) / sells
+    return qf, px, locked, (sells + qf) / buys, 1.0
 
 
 @njit(cache=True)

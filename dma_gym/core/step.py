@@ -1,6 +1,7 @@
 """One batched step of the market: E envs x A managers in a single call, in DESIGN.md order."""
 import math
 
+import numpy as np
 from numba import njit
 
 from dma_gym.core.accounts_nb import (
@@ -13,7 +14,8 @@ from dma_gym.core.background_nb import (
 from dma_gym.core.futures_nb import basis_nb, dealer_flow_nb, knock_in_nb
 from dma_gym.core.layout import P, Shock, state_views_nb, universe_views_nb
 from dma_gym.core.market_nb import (
-    clear_stock_nb, exogenous_nb, levels_nb, liquidity_nb, set_bands_nb, update_limit_flags_nb,
+    clear_price_nb, clip_price_nb, effective_adv_nb, effective_sigma_nb, exogenous_nb, levels_nb,
+    liquidity_nb, set_bands_nb, update_limit_flags_nb,
 )
 
 
@@ -44,9 +46,15 @@ def _clear_all_nb(pf, u, s, e):
     N = s.price.shape[1]
     T = s.tier_level.shape[1]
     sequential = pf[P.CLEARING_ORDER] > 0.5
+    halted = s.halted[e]
+    bg_fb = np.ones(N)
+    bg_fs = np.ones(N)
+    tier_adv = np.zeros(T)
     for t in range(T):
         s.tier_sell_flow[e, t] = 0.0
     for i in range(N):
+        t = u.tier[i]
+        tier_adv[t] += u.adv[i]
         buys = s.bg_buy[e, i]
         sells = s.bg_sell[e, i]
         for a in range(A):
@@ -55,31 +63,45 @@ def _clear_all_nb(pf, u, s, e):
                 buys += o
             elif o < 0.0:
                 sells -= o
-        qf = clear_stock_nb(pf, u, s, e, i, buys, sells)
-        fb = s.fill_buy[e, i]
-        fs = s.fill_sell[e, i]
+        p0 = s.price[e, i]
+        if halted:
+            qf, px, locked, fb, fs = 0.0, p0, False, 0.0, 0.0
+        else:
+            st = s.stress[e, t]
+            v_sh = effective_adv_nb(pf, u.adv[i], st) / p0  # shares per day
+            sig = effective_sigma_nb(pf, u.sigma[i], st)
+            qf, px, locked, fb, fs = clear_price_nb(pf, p0, s.lo[e, i], s.hi[e, i], v_sh, sig, buys, sells)
+            dlog = sig * qf / v_sh
+            s.log_fund[e, i] += pf[P.PERM] * dlog
+            s.transient[e, i] += pf[P.TRANS] * dlog
+        s.exec_price[e, i] = px
+        s.fill_buy[e, i] = fb
+        s.fill_sell[e, i] = fs
+        s.volume_step[e, i] = 0.0 if halted else min(buys, sells) + abs(qf)
+        if locked:
+            s.price[e, i] = px
+        elif not halted:
+            s.price[e, i] = clip_price_nb(pf, math.exp(s.log_fund[e, i] + s.transient[e, i]),
+                                          s.lo[e, i], s.hi[e, i])
         for a in range(A):
             o = s.order[e, a, i]
             s.fill[e, a, i] = o * (fb if o > 0.0 else fs)
-        bg_fb = fb
-        bg_fs = fs
-        if sequential and not s.halted[e]:
+        bg_fb[i] = fb
+        bg_fs[i] = fs
+        if sequential and not halted:
             if fs < 1.0:
-                bg_fs = sequential_fills_nb(s, e, i, fs * sells, -1.0)
+                bg_fs[i] = sequential_fills_nb(s.order[e], s.fill[e], s.priority[e], i, fs * sells,
+                                               -1.0, s.bg_sell[e, i])
             if fb < 1.0:
-                bg_fb = sequential_fills_nb(s, e, i, fb * buys, 1.0)
-        apply_fills_nb(pf, u, s, e, i)
-        background_fills_nb(pf, u, s, e, i, bg_fb, bg_fs)
-        px = s.exec_price[e, i]
+                bg_fb[i] = sequential_fills_nb(s.order[e], s.fill[e], s.priority[e], i, fb * buys,
+                                               1.0, s.bg_buy[e, i])
         s.volume_day[e, i] += s.volume_step[e, i]
-        s.tier_value_day[e, u.tier[i]] += s.volume_step[e, i] * px
-        s.tier_sell_flow[e, u.tier[i]] -= qf * px
+        s.tier_value_day[e, t] += s.volume_step[e, i] * px
+        s.tier_sell_flow[e, t] -= qf * px
+    apply_fills_nb(pf, s, e)
+    background_fills_nb(s, e, bg_fb, bg_fs)
     for t in range(T):
-        tier_adv = 0.0
-        for i in range(N):
-            if u.tier[i] == t:
-                tier_adv += u.adv[i]
-        flow = s.tier_sell_flow[e, t] / (tier_adv * pf[P.DT])
+        flow = s.tier_sell_flow[e, t] / (tier_adv[t] * pf[P.DT])
         s.tier_sell_flow[e, t] = flow if flow > 0.0 else 0.0
 
 
