@@ -76,8 +76,9 @@ class MarketConfig:
     n_stocks_per_tier: tuple = _p((30, 40, 60, 70, 60), 1, 2000, "synthetic stocks per tier")
     # aggregate free-float cap per tier, CNY bn (CSI300 ~18tn ... micro-caps ~1.5tn) [M]
     tier_float_cap: tuple = _p((18000.0, 6000.0, 5000.0, 4000.0, 1500.0), 1.0, 1e6, "CNY bn")
-    # aggregate ADV per tier, CNY bn/day; micro-cap ADV < CNY 20m per name (MODELS §4.6) [M]
-    tier_adv: tuple = _p((300.0, 150.0, 160.0, 130.0, 40.0), 0.1, 1e5, "CNY bn/day")
+    # aggregate ADV per tier, CNY bn/day; micro-cap ADV < CNY 20m per name over ~1,000 names
+    # (MODELS §4.6) [M]
+    tier_adv: tuple = _p((300.0, 150.0, 160.0, 100.0, 20.0), 0.1, 1e5, "CNY bn/day")
     # daily volatility: CSI300 1-2%, micro-caps 3-5% (MODELS §4.6) [M]
     tier_sigma: tuple = _p((0.012, 0.016, 0.019, 0.023, 0.030), 1e-4, 0.2, "daily vol")
     # broker DMA margin rate per tier (the "haircut"): CSI300 conversion 70% vs others 65%,
@@ -147,11 +148,13 @@ class MarketConfig:
 
     # ---- DMA managers (MODELS §4.3, seeds 000-004) ---------------------------------------
     n_managers: int = _p(9, 1, 256, "managers in one market: index 0 is the learner")
-    dma_equity: float = _p(45.0, 0.01, 1e5, "total DMA equity, CNY bn (notional 150-200bn)")
+    # peak DMA notional CNY 250-260bn (MODELS §4.4, market talk) at ~4x => ~60bn equity
+    dma_equity: float = _p(60.0, 0.01, 1e5, "total DMA equity, CNY bn")
     leverage: float = _p(4.0, 1.0, 10.0, "initial gross long / equity (~4x [V])")
     leverage_dispersion: float = _p(0.1, 0.0, 0.5, "relative spread of initial leverage")
     hedge_ratio: float = _p(1.0, 0.0, 2.0, "futures short notional / long notional")
-    dma_tier_weights: tuple = _p((0.05, 0.15, 0.25, 0.25, 0.30), 0.0, 1.0, "long book by tier")
+    # quants' <5bn-cap holdings rose to 34% in H2-2023 (MODELS §4.6 [V]); DMA books tilt further
+    dma_tier_weights: tuple = _p((0.05, 0.10, 0.20, 0.25, 0.40), 0.0, 1.0, "long book by tier")
     dma_hedge_weights: tuple = _p((0.0, 0.4, 0.6), 0.0, 1.0, "short book by IF/IC/IM")
     dma_concentration: float = _p(0.6, 0.05, 1.0, "share of a tier's names each book holds")
     financing_rate: float = _p(0.045, 0.0, 0.5, "annual broker financing on borrowed cash")

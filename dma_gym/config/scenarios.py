@@ -15,13 +15,13 @@ def _calm() -> MarketConfig:
 
 
 def _feb2024() -> MarketConfig:
-    # Jan 2 - Feb 7 2024 (25 sessions). Exogenous inputs only: a market drift of ~-6% over the
-    # window (CSI300 fell ~6-7% YTD to 5 Feb) and a small-cap style reversal (size factor), plus
+    # Jan 2 - Feb 7 2024 (25 sessions). Exogenous inputs only: a mild market drift and a
+    # small-cap style reversal (size factor, ~-7.5% over the window for a loading of 1), plus
     # a one-day shock on day 22 standing for the 5 Feb sell-off; everything past that (micro-cap
     # -45%, limit-down clusters, IM discount) must come from leverage, crowding and restrictions.
     return MarketConfig(
-        market_drift=-0.0025,
-        size_drift=-0.006,
+        market_drift=-0.0015,
+        size_drift=-0.003,
         size_vol=0.008,
         shock_day=21,
         shock_size=-0.03,
