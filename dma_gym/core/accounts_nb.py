@@ -140,8 +140,9 @@ def manager_orders_nb(pf, u, s, e, actions):
 
 
 @njit(cache=True)
-def _corr_with_hedge_nb(pf, u, s, e, a, with_orders):
-    """Ex-ante correlation (factor model) of the long book with the manager's futures hedge mix."""
+def _corr_with_hedge_nb(pf, u, s, e, a, order_weight):
+    """Ex-ante correlation (factor model) of the long book (holdings + ``order_weight`` x orders;
+    a float, so both uses share one compiled signature) with the manager's futures hedge mix."""
     N = s.price.shape[1]
     K = s.fut.shape[2]
     hsum = 0.0
@@ -154,7 +155,7 @@ def _corr_with_hedge_nb(pf, u, s, e, a, with_orders):
     vs = pf[P.SIZE_VOL] ** 2
     tot = 0.0
     for i in range(N):
-        q = s.hold[e, a, i] + (s.order[e, a, i] if with_orders else 0.0)
+        q = s.hold[e, a, i] + order_weight * s.order[e, a, i]
         tot += max(q, 0.0) * s.price[e, i]
     if tot <= 0.0:
         return 1.0
@@ -166,7 +167,7 @@ def _corr_with_hedge_nb(pf, u, s, e, a, with_orders):
     hid = 0.0
     cid = 0.0
     for i in range(N):
-        q = s.hold[e, a, i] + (s.order[e, a, i] if with_orders else 0.0)
+        q = s.hold[e, a, i] + order_weight * s.order[e, a, i]
         w = max(q, 0.0) * s.price[e, i] / tot
         x = 0.0
         for k in range(K):
@@ -238,8 +239,8 @@ def masks_nb(pf, u, s, e):
             if pf[P.SCALE_FREEZE] > 0.5:
                 room = min(room, s.gross0[e, a] - (s.gross[e, a] - sells))
             if pf[P.CORR_ON] > 0.5 and pf[P.MODE] < 0.5:
-                post = _corr_with_hedge_nb(pf, u, s, e, a, True)
-                if post < pf[P.CORR_MIN] and post < _corr_with_hedge_nb(pf, u, s, e, a, False):
+                post = _corr_with_hedge_nb(pf, u, s, e, a, 1.0)
+                if post < pf[P.CORR_MIN] and post < _corr_with_hedge_nb(pf, u, s, e, a, 0.0):
                     room = 0.0
             if room < buys:
                 scale = max(room, 0.0) / buys
