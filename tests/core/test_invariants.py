@@ -1,0 +1,312 @@
+"""Core invariants checked after every step of full episodes, plus determinism and batching.
+
+Every rollout goes through ``conftest.rollout``; the ``actions_fn`` hook (called right before each
+batched step) snapshots the pre-step state so that fills can be checked against what was sellable.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import market, rollout
+
+from dma_gym.core.layout import P, State, views
+
+REL = 1e-9  # accounting tolerance: rtol, and atol as a share of |equity0|
+TINY_REL = 1e-12  # share-count tolerance (float rounding of hold/locked updates)
+TINY_ABS = 1e-15  # shares bn
+BAND_TOL = 1e-9  # price-band tolerance (relative)
+N_CTRL = 3  # managers 0..2 controlled by random actions
+
+
+def _fail(what: str, k: int, mask: np.ndarray, **arrays) -> None:
+    """Raise with the step, the first offending index and the values there."""
+    if mask.all():
+        return
+    idx = tuple(int(x) for x in np.argwhere(~mask)[0])
+    vals = {name: a[idx] if np.ndim(a) >= len(idx) else a for name, a in arrays.items()}
+    raise AssertionError(f"step {k}: {what} violated at index {idx} "
+                         f"({int((~mask).sum())} places): {vals}")
+
+
+class Checker:
+    """All per-step invariants of one rollout; ``before`` is fed the pre-step state."""
+
+    def __init__(self, m, n_envs: int):
+        self.m = m
+        self.u = m.universe
+        self.limits_on = bool(m.pf[P.LIMITS_ON] > 0.5)
+        self.spd = int(m.pf[P.STEPS_PER_DAY])
+        A, N = m.n_managers, m.n_stocks
+        self.day_buys = np.zeros((n_envs, A, N))
+        self.last_close = None
+        self.hold0 = self.locked0 = None
+        # coverage counters: the checks below must have had something to check
+        self.n_closes = 0
+        self.sold = 0.0
+        self.bought = 0.0
+        self.locked_seen = 0.0
+        self.ld_seen = 0
+        self.lu_seen = 0
+
+    def before(self, s: State) -> None:
+        self.hold0 = s.hold.copy()
+        self.locked0 = s.locked.copy()
+        if self.last_close is None:
+            self.last_close = s.prev_close.copy()
+
+    def after(self, k: int, buf, s: State) -> None:
+        u = self.u
+        eq0 = np.abs(s.equity0)
+        # ---- every float finite ----------------------------------------------------------
+        if not np.isfinite(buf.sf).all():
+            bad = [name for name, a in zip(State._fields, s) if a.dtype.kind == "f" and not np.isfinite(a).all()]
+            raise AssertionError(f"step {k}: non-finite floats in {bad}")
+        # ---- accounting identity and cash audit --------------------------------------------
+        stock = (s.hold * s.price[:, None, :]).sum(-1)
+        fpnl = (s.fut * (s.fut_price - s.fut_settle)[:, None, :]).sum(-1)
+        ident = s.cash + stock + fpnl
+        _fail("equity == cash + stock value + unsettled futures P&L", k,
+              np.abs(s.equity - ident) <= REL * np.abs(ident) + REL * eq0, equity=s.equity, identity=ident)
+        audit = s.cash0 - s.cum_buy + s.cum_sell + s.cum_fut - s.cum_fin - s.cum_fee
+        _fail("cash audit", k, np.abs(s.cash - audit) <= REL * np.abs(audit) + REL * eq0, cash=s.cash, audit=audit)
+        # ---- holdings, locks, prices -------------------------------------------------------
+        _fail("hold >= 0", k, s.hold >= 0.0, hold=s.hold)
+        _fail("locked >= 0", k, s.locked >= 0.0, locked=s.locked)
+        _fail("locked <= hold", k, s.locked <= s.hold * (1 + TINY_REL) + TINY_ABS, locked=s.locked, hold=s.hold)
+        for name in ("price", "prev_close", "exec_price", "fut_price", "fut_settle", "index_level", "tier_level"):
+            a = getattr(s, name)
+            _fail(f"{name} > 0", k, a > 0.0, **{name: a})
+        # ---- fills: sign, size, sellable, liquidity ----------------------------------------
+        o, f = s.order, s.fill
+        _fail("fill has the order's sign", k, (f * o >= 0.0) & ((o != 0.0) | (f == 0.0)), order=o, fill=f)
+        _fail("|fill| <= |order|", k, np.abs(f) <= np.abs(o) * (1 + TINY_REL) + TINY_ABS, order=o, fill=f)
+        sold = np.maximum(-f, 0.0)
+        bought = np.maximum(f, 0.0)
+        sellable0 = np.maximum(self.hold0 - self.locked0, 0.0)
+        _fail("sold <= hold - locked at the start of the step (T+1)", k,
+              sold <= sellable0 * (1 + TINY_REL) + TINY_ABS, sold=sold, hold0=self.hold0, locked0=self.locked0)
+        sell_orders = np.maximum(-o, 0.0).sum(1)
+        _fail("sum of filled sells <= shares offered by sell orders", k,
+              sold.sum(1) <= sell_orders * (1 + TINY_REL) + TINY_ABS, filled=sold.sum(1), offered=sell_orders)
+        vol_tol = s.volume_step * (1 + BAND_TOL) + TINY_ABS
+        _fail("managers' filled sells <= traded volume", k, sold.sum(1) <= vol_tol,
+              filled=sold.sum(1), volume=s.volume_step)
+        _fail("managers' filled buys <= traded volume", k, bought.sum(1) <= vol_tol,
+              filled=bought.sum(1), volume=s.volume_step)
+        for name in ("fill_buy", "fill_sell"):
+            a = getattr(s, name)
+            _fail(f"0 <= {name} <= 1", k, (a >= 0.0) & (a <= 1.0 + TINY_REL), **{name: a})
+        self.sold += sold.sum()
+        self.bought += bought.sum()
+        self.locked_seen = max(self.locked_seen, float(s.locked.max()))
+        self.ld_seen += int(s.at_ld.sum())
+        self.lu_seen += int(s.at_lu.sum())
+        # ---- T+1 within the day --------------------------------------------------------------
+        self.day_buys += bought
+        _fail("holdings never fall below today's purchases (T+1)", k,
+              s.hold >= self.day_buys * (1 - TINY_REL) - TINY_ABS, hold=s.hold, day_buys=self.day_buys)
+        closed = s.step % self.spd == 0
+        assert closed.all() or not closed.any(), f"step {k}: envs out of phase {s.step}"
+        if not closed.any():
+            _fail("locked == shares bought today", k,
+                  np.abs(s.locked - self.day_buys) <= TINY_REL * self.day_buys + TINY_ABS,
+                  locked=s.locked, day_buys=self.day_buys)
+        # ---- price bands -------------------------------------------------------------------
+        lim = u.limit[None, :]
+        if self.limits_on:
+            for name in ("price", "exec_price"):
+                p = getattr(s, name)
+                _fail(f"lo <= {name} <= hi", k,
+                      (p >= s.lo * (1 - BAND_TOL)) & (p <= s.hi * (1 + BAND_TOL)), **{name: p, "lo": s.lo, "hi": s.hi})
+        if closed.any():
+            self.n_closes += 1
+            _fail("locked resets to 0 at the close", k, s.locked == 0.0, locked=s.locked)
+            _fail("prev_close == closing price", k, s.prev_close == s.price, prev_close=s.prev_close, price=s.price)
+            if self.limits_on:
+                _fail("new limit-down == close*(1-limit)", k, s.lo == s.prev_close * (1.0 - lim),
+                      lo=s.lo, expected=s.prev_close * (1.0 - lim))
+                _fail("new limit-up == close*(1+limit)", k, s.hi == s.prev_close * (1.0 + lim),
+                      hi=s.hi, expected=s.prev_close * (1.0 + lim))
+                ret = s.price / self.last_close - 1.0
+                _fail("|close-to-close return| <= board limit", k, np.abs(ret) <= lim + BAND_TOL,
+                      ret=ret, limit=np.broadcast_to(lim, ret.shape))
+            else:
+                _fail("no band without limits (lo == 0)", k, s.lo == 0.0, lo=s.lo)
+                _fail("no band without limits (hi huge)", k, s.hi >= 1e299, hi=s.hi)
+            self.last_close = s.price.copy()
+            self.day_buys[:] = 0.0
+
+
+def _actions_fn(m, checker: Checker | None, seed: int | None, n_envs: int, n_ctrl: int = N_CTRL,
+                low: float = -1.0, high: float = 1.0):
+    """``actions_fn`` for ``rollout``: snapshots the pre-step state, then (if ``seed`` is given)
+    draws uniform actions for managers 0..n_ctrl-1 from a per-env seeded Generator."""
+    arngs = None if seed is None else [np.random.default_rng([seed, e, 7]) for e in range(n_envs)]
+    act = np.zeros((n_envs, m.n_managers, m.n_actions))
+
+    def fn(k, s, _rng):
+        if checker is not None:
+            checker.before(s)
+        if arngs is not None:
+            for e in range(n_envs):
+                act[e, :n_ctrl] = arngs[e].uniform(low, high, (n_ctrl, m.n_actions))
+        return act
+
+    return fn
+
+
+def _controlled(m, controlled: bool, n_ctrl: int = N_CTRL) -> np.ndarray:
+    c = np.zeros(m.n_managers, bool)
+    if controlled:
+        c[:n_ctrl] = True
+    return c
+
+
+def _check_rollout(m, n_envs: int, seed: int, controlled: bool, n_ctrl: int = N_CTRL,
+                   low: float = -1.0, high: float = 1.0) -> Checker:
+    chk = Checker(m, n_envs)
+    fn = _actions_fn(m, chk, seed + 1000 if controlled else None, n_envs, n_ctrl, low, high)
+    n = 0
+    for k, buf, s in rollout(m, n_envs, seed, controlled=_controlled(m, controlled, n_ctrl), actions_fn=fn):
+        chk.after(k, buf, s)
+        n += 1
+    assert n == m.steps and s.done.all() and (s.step == m.steps).all()
+    assert chk.n_closes == m.steps // chk.spd
+    assert chk.sold > 0.0, "no manager sold anything: the fill checks were vacuous"
+    if controlled:
+        assert chk.bought > 0.0 and chk.locked_seen > 0.0, "no purchases: the T+1 checks were vacuous"
+    return chk
+
+
+@pytest.mark.parametrize("controlled", [False, True], ids=["heuristic", "controlled"])
+@pytest.mark.parametrize("scenario", ["feb2024", "calm"])
+def test_invariants_every_step(scenario, controlled):
+    m = market(scenario)
+    chk = _check_rollout(m, n_envs=3, seed=11, controlled=controlled)
+    if scenario == "feb2024":
+        assert chk.ld_seen > 0, "feb2024 never hit limit-down: the band checks were not exercised at the limit"
+
+
+@pytest.mark.parametrize("controlled", [False, True], ids=["heuristic", "controlled"])
+def test_invariants_sequential_clearing(controlled):
+    m = market("feb2024", clearing_order=1)
+    assert m.pf[P.CLEARING_ORDER] == 1.0
+    _check_rollout(m, n_envs=3, seed=23, controlled=controlled)
+
+
+def test_invariants_under_stress_selling():
+    """Managers 0..5 dump as hard as they can (actions in [-1, -0.5]): locked limits, rationed
+    fills and liquidations everywhere, in both clearing modes."""
+    for order in (0, 1):
+        m = market("feb2024", clearing_order=order)
+        chk = _check_rollout(m, n_envs=2, seed=31, controlled=True, n_ctrl=6, low=-1.0, high=-0.5)
+        assert chk.ld_seen > 0
+
+
+def test_no_price_limits_prices_positive_and_finite():
+    m = market("feb2024", price_limits=False)
+    assert m.pf[P.LIMITS_ON] == 0.0
+    seen_beyond_band = False
+    for controlled in (False, True):  # heuristic, then managers 0..5 dumping (actions in [-1, -0.5])
+        chk = Checker(m, 3)
+        fn = _actions_fn(m, chk, 77 if controlled else None, 3, 6, -1.0, -0.5)
+        last = None
+        for k, buf, s in rollout(m, 3, 5, controlled=_controlled(m, controlled, 6), actions_fn=fn):
+            chk.after(k, buf, s)  # accounting, fills, T+1 and "no band" at the closes
+            assert np.isfinite(s.price).all() and (s.price > 0.0).all()
+            assert np.isfinite(s.exec_price).all() and (s.exec_price > 0.0).all()
+            if last is None:
+                last = np.broadcast_to(m.universe.price0, s.price.shape)
+            if s.step[0] % chk.spd == 0:
+                ret = np.abs(s.price / last - 1.0)
+                seen_beyond_band |= bool((ret > m.universe.limit[None, :] + 1e-6).any())
+                last = s.price.copy()
+    # without limits, dumping must move some stock further than its board limit in a day
+    assert seen_beyond_band, "no daily move beyond the board limit: limits still seem to apply"
+
+
+def _final(m, n_envs, seed, controlled=True):
+    fn = _actions_fn(m, None, seed + 1000 if controlled else None, n_envs)
+    for _, buf, s in rollout(m, n_envs, seed, controlled=_controlled(m, controlled), actions_fn=fn):
+        pass
+    return buf, s
+
+
+@pytest.mark.parametrize("scenario", ["feb2024", "calm"])
+def test_same_seed_bit_identical(scenario):
+    m = market(scenario)
+    a, _ = _final(m, 2, 3)
+    b, _ = _final(m, 2, 3)
+    assert a.sf.tobytes() == b.sf.tobytes()
+    assert a.si.tobytes() == b.si.tobytes()
+    assert a.sb.tobytes() == b.sb.tobytes()
+    c, _ = _final(m, 2, 4)
+    assert a.sf.tobytes() != c.sf.tobytes()
+    assert not np.array_equal(views(a, m.dims(2)).price, views(c, m.dims(2)).price)
+
+
+def test_batch_equals_single_envs():
+    """E=3 in one batch == three E=1 runs seeded like ``rollout`` seeds env e: default_rng([seed, e])."""
+    m = market("feb2024")
+    seed, E = 9, 3
+    batch, sb = _final(m, E, seed)
+    ctrl = _controlled(m, True)
+    for e in range(E):
+        buf, s, dims = m.allocate(1)
+        rng = np.random.default_rng([seed, e])
+        arng = np.random.default_rng([seed + 1000, e, 7])
+        m.reset_env(s, 0, rng, ctrl)
+        z = np.zeros((1, m.n_shocks))
+        act = np.zeros((1, m.n_managers, m.n_actions))
+        for _ in range(m.steps):
+            m.draw_shocks(rng, z[0])
+            act[0, :N_CTRL] = arng.uniform(-1.0, 1.0, (N_CTRL, m.n_actions))
+            m.step(buf, dims, act, z)
+        for name, a_batch, a_single in zip(State._fields, sb, s):
+            assert a_batch[e].tobytes() == a_single[0].tobytes(), f"env {e}: field {name} differs"
+
+
+# ---- the checker itself must catch violations ------------------------------------------------
+def _held_stock(s, a=1):
+    return int(np.argmax(s.hold[0, a]))
+
+
+def _sold_stock(s):
+    a, i = np.argwhere(s.fill[0] < 0.0)[0]
+    return int(a), int(i)
+
+
+CORRUPTIONS = {
+    # name: (step to corrupt at (3 is a close with 4 steps/day), corruption(s, chk), message)
+    "nan": (1, lambda s, c: s.stress.__setitem__((0, 0), np.nan), "non-finite"),
+    "equity": (1, lambda s, c: s.equity.__setitem__((0, 1), s.equity[0, 1] * 1.001), "equity =="),
+    "audit": (1, lambda s, c: s.cum_fee.__setitem__((0, 1), s.cum_fee[0, 1] + 1e-3 * s.equity0[0, 1]), "cash audit"),
+    "locked>hold": (1, lambda s, c: s.locked.__setitem__((0, 1, _held_stock(s)), s.hold[0, 1, _held_stock(s)] * 1.01),
+                    "locked <= hold"),
+    "fill>order": (1, lambda s, c: s.fill.__setitem__((0, *_sold_stock(s)), 2 * s.order[(0, *_sold_stock(s))]),
+                   r"\|fill\| <= \|order\|"),
+    "oversold": (1, lambda s, c: c.locked0.__setitem__((0, *_sold_stock(s)), c.hold0[(0, *_sold_stock(s))]),
+                 "sold <= hold - locked"),
+    "exec>hi": (1, lambda s, c: s.exec_price.__setitem__((0, 7), s.hi[0, 7] * 1.01), "lo <= exec_price <= hi"),
+    "t+1": (1, lambda s, c: c.day_buys.__setitem__((0, 1, 3), s.hold[0, 1, 3] + 1.0), "below today's purchases"),
+    "lock!=buys": (1, lambda s, c: s.locked.__setitem__((0, 1, _held_stock(s)), 1e-3 * s.hold[0, 1, _held_stock(s)]),
+                   "locked == shares bought today"),
+    "not-unlocked": (3, lambda s, c: s.locked.__setitem__((0, 1, _held_stock(s)), 1e-3 * s.hold[0, 1, _held_stock(s)]),
+                     "locked resets"),
+    "band": (3, lambda s, c: s.lo.__setitem__((0, 5), s.lo[0, 5] * (1 + 1e-12)), "new limit-down"),
+    "close-return": (3, lambda s, c: c.last_close.__setitem__((0, 5), s.price[0, 5] * 1.5), "close-to-close"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPTIONS))
+def test_checker_detects(case):
+    at, corrupt, msg = CORRUPTIONS[case]
+    m = market("feb2024")
+    chk = Checker(m, 1)
+    for k, buf, s in rollout(m, 1, 11, actions_fn=_actions_fn(m, chk, None, 1)):
+        if k == at:
+            corrupt(s, chk)
+            with pytest.raises(AssertionError, match=msg):
+                chk.after(k, buf, s)
+            return
+        chk.after(k, buf, s)
