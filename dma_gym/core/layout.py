@@ -240,10 +240,12 @@ class State(NamedTuple):
     knocked: np.ndarray  # (E, K, B) snowball tranche knocked in
 
 
+# In sizing mode (empty buffer) the helpers return zero-size arrays of the right type, so sizing
+# allocates nothing; offsets start as np.int64(0) so no helper is compiled for a literal 0.
 @njit(cache=True)
 def _f1(buf, o, n0):
     if buf.size == 0:
-        return np.empty(n0, buf.dtype), o + n0
+        return np.empty(0, buf.dtype), o + n0
     return buf[o:o + n0], o + n0
 
 
@@ -251,7 +253,7 @@ def _f1(buf, o, n0):
 def _f2(buf, o, n0, n1):
     n = n0 * n1
     if buf.size == 0:
-        return np.empty((n0, n1), buf.dtype), o + n
+        return np.empty((0, 0), buf.dtype), o + n
     return buf[o:o + n].reshape((n0, n1)), o + n
 
 
@@ -259,7 +261,7 @@ def _f2(buf, o, n0, n1):
 def _f3(buf, o, n0, n1, n2):
     n = n0 * n1 * n2
     if buf.size == 0:
-        return np.empty((n0, n1, n2), buf.dtype), o + n
+        return np.empty((0, 0, 0), buf.dtype), o + n
     return buf[o:o + n].reshape((n0, n1, n2)), o + n
 
 
@@ -271,7 +273,7 @@ def universe_views_nb(uf, ui, dims):
         (Universe, n_float, n_int)
     """
     N, K, B, C = dims[D.N], dims[D.K], dims[D.B], dims[D.C]
-    o = 0
+    o = np.int64(0)
     price0, o = _f1(uf, o, N)
     adv, o = _f1(uf, o, N)
     sigma, o = _f1(uf, o, N)
@@ -292,7 +294,7 @@ def universe_views_nb(uf, ui, dims):
     fut_depth, o = _f1(uf, o, K)
     nf_thr, o = _f1(uf, o, C)
     ie_thr, o = _f1(uf, o, C)
-    oi = 0
+    oi = np.int64(0)
     tier, oi = _f1(ui, oi, N)
     board, oi = _f1(ui, oi, N)
     u = Universe(price0, adv, sigma, margin_rate, beta, size_load, limit, tier_w, index_w, nt_w,
@@ -310,7 +312,7 @@ def state_views_nb(sf, si, sb, dims):
         (State, n_float, n_int, n_bool)
     """
     E, A, N, K, T, B, C = dims[D.E], dims[D.A], dims[D.N], dims[D.K], dims[D.T], dims[D.B], dims[D.C]
-    o = 0
+    o = np.int64(0)
     price, o = _f2(sf, o, E, N)
     prev_close, o = _f2(sf, o, E, N)
     lo, o = _f2(sf, o, E, N)
@@ -387,13 +389,13 @@ def state_views_nb(sf, si, sb, dims):
     fut, o = _f3(sf, o, E, A, K)
     fut_order, o = _f3(sf, o, E, A, K)
     fut_day_cover, o = _f3(sf, o, E, A, K)
-    oi = 0
+    oi = np.int64(0)
     step, oi = _f1(si, oi, E)
     day, oi = _f1(si, oi, E)
     rule, oi = _f2(si, oi, E, A)
     call_deadline, oi = _f2(si, oi, E, A)
     priority, oi = _f2(si, oi, E, A)
-    ob = 0
+    ob = np.int64(0)
     reg_active, ob = _f1(sb, ob, E)
     halted, ob = _f1(sb, ob, E)
     done, ob = _f1(sb, ob, E)
