@@ -280,6 +280,22 @@ class Market:
         s.gross0[e] = s.gross[e]
         s.call_deadline[e] = -1
 
+    def draw_episode_shocks(self, rng: np.random.Generator, out: np.ndarray) -> None:
+        """A whole episode's shocks into ``out`` (steps, n_shocks), drawn at reset so that stepping
+        costs no RNG calls and counterfactual runs with the same seed share the same noise."""
+        A = self.n_managers
+        out[:, : self.n_shocks - A] = rng.standard_normal((out.shape[0], self.n_shocks - A))
+        out[:, self.n_shocks - A:] = rng.random((out.shape[0], A))
+
+    def __getstate__(self) -> dict:
+        d = self.__dict__.copy()
+        d.pop("universe")  # views into uf/ui: rebuilt on unpickling so they share memory again
+        return d
+
+    def __setstate__(self, d: dict) -> None:
+        self.__dict__.update(d)
+        self.universe = universe_views_nb(self.uf, self.ui, self.base_dims)[0]
+
     def draw_shocks(self, rng: np.random.Generator, out: np.ndarray) -> None:
         """One env's shocks for one step into ``out`` (n_shocks,): normals, then A uniforms."""
         A = self.n_managers

@@ -1,0 +1,198 @@
+"""E independent episodes of one scenario on one core call: the engine every env facade drives."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from dma_gym.config.params import AlmgrenChrissConfig, MarketConfig
+from dma_gym.core.layout import D, views
+from dma_gym.core.observe import N_OBS, OBS_HIGH, OBS_LOW, observe_nb
+from dma_gym.market import TRADING_DAYS, Market
+
+AC_OBS_LOW = np.array([0.0, 0.0, -10.0], np.float32)
+AC_OBS_HIGH = np.array([2.0, 1.0, 10.0], np.float32)
+NAV_FLOOR = 1e-6  # log NAV is taken of max(NAV, this): a wiped-out book stays finite
+INFO_KEYS = (
+    "equity", "nav", "leverage", "margin_ratio", "margin_call", "forced_liquidation", "sold_value",
+    "unfilled_sell_value", "cut_value", "tier_drawdown", "basis_annualized", "limit_down_share",
+    "day", "step", "action_clipped",
+)
+
+
+class Batch:
+    """Drives E episodes of one scenario; ``learners`` are the managers whose orders come from
+    actions and who get observations and rewards (the others follow their peer rule).
+
+    Args:
+        config: scenario config.
+        n_envs: E.
+        learners: manager indices controlled by actions (default: manager 0).
+    """
+
+    def __init__(self, config: MarketConfig | AlmgrenChrissConfig, n_envs: int, learners=(0,)):
+        if not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
+            raise ValueError(f"n_envs={n_envs!r}: must be a positive int")
+        self.config = config
+        self.market = Market(config)
+        m = self.market
+        self.is_ac = m.is_ac
+        self.n_envs = int(n_envs)
+        self.learners = np.asarray(learners, np.int64)
+        if self.learners.ndim != 1 or self.learners.size == 0 or self.learners.min() < 0 \
+                or self.learners.max() >= m.n_managers or np.unique(self.learners).size != self.learners.size:
+            raise ValueError(f"learners={learners!r}: need distinct manager indices in [0, {m.n_managers})")
+        self.controlled = np.zeros(m.n_managers, np.bool_)
+        self.controlled[self.learners] = True
+        self.buf, self.state, self.dims = m.allocate(self.n_envs)
+        E, M = self.n_envs, self.learners.size
+        self.act_dim = 1 if self.is_ac else m.n_actions
+        self.obs_dim = 3 if self.is_ac else N_OBS
+        self.obs_low = AC_OBS_LOW if self.is_ac else OBS_LOW
+        self.obs_high = AC_OBS_HIGH if self.is_ac else OBS_HIGH
+        self.actions = np.zeros((E, m.n_managers, m.n_actions))
+        self.obs = np.zeros((E, M, self.obs_dim), np.float32)
+        self.shocks = np.zeros((E, m.steps, m.n_shocks))
+        self.z = np.zeros((E, m.n_shocks))
+        self.prev = np.zeros((E, M))  # log NAV (market) or cash (AC) at the previous step
+        self.clipped = np.zeros((E, M), np.int64)
+        self._rows = np.arange(E)
+
+    # ---- pickling: views are rebuilt so that they share memory with the buffers again ----
+    def __getstate__(self) -> dict:
+        d = self.__dict__.copy()
+        d.pop("state")
+        return d
+
+    def __setstate__(self, d: dict) -> None:
+        self.__dict__.update(d)
+        self.state = views(self.buf, self.dims)
+
+    # ---- episode control -----------------------------------------------------------------
+    def reset_env(self, e: int, rng: np.random.Generator) -> None:
+        """Fresh episode in env ``e``: books and peer types, then the episode's shocks, from ``rng``."""
+        m, s = self.market, self.state
+        m.reset_env(s, e, rng, self.controlled)
+        m.draw_episode_shocks(rng, self.shocks[e])
+        self.actions[e] = 0.0
+        self.clipped[e] = 0
+        if self.is_ac:
+            self.prev[e] = s.cash[e, self.learners]
+        else:
+            self.prev[e] = np.log(np.maximum(s.equity[e, self.learners] / s.equity0[e, self.learners], NAV_FLOOR))
+
+    def validate(self, actions: Any) -> np.ndarray:
+        """(E, M, act_dim) float64 copy of ``actions``; raises ValueError on shape or NaN/inf."""
+        E, M = self.n_envs, self.learners.size
+        try:
+            a = np.asarray(actions, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"action must be numeric, got {type(actions).__name__}: {exc}") from None
+        want = (E, M, self.act_dim)
+        if a.size != E * M * self.act_dim:
+            raise ValueError(f"action has shape {a.shape}, expected {want[1:] if E == 1 else want} "
+                             f"({E * M * self.act_dim} values)")
+        a = a.reshape(want)
+        if not np.isfinite(a).all():
+            bad = np.argwhere(~np.isfinite(a))[0].tolist()
+            raise ValueError(f"action contains NaN or inf (first at index {bad}); state left unchanged")
+        return a
+
+    def step(self, actions: np.ndarray, skip: np.ndarray | None = None) -> None:
+        """One core call for all envs with validated ``actions`` (E, M, act_dim); envs flagged in
+        ``skip`` (E,) do not move (next-step autoreset)."""
+        s = self.state
+        clipped = np.abs(actions) > 1.0
+        self.clipped[:] = clipped.sum(axis=2)
+        self.actions[:, self.learners, : self.act_dim] = np.clip(actions, -1.0, 1.0)
+        k = np.minimum(s.step, self.market.steps - 1)
+        self.z[:] = self.shocks[self._rows, k]
+        if skip is not None and skip.any():
+            was = s.done.copy()
+            s.done[skip] = True
+            self.market.step(self.buf, self.dims, self.actions, self.z)
+            s.done[:] = was
+        else:
+            self.market.step(self.buf, self.dims, self.actions, self.z)
+
+    # ---- outputs -------------------------------------------------------------------------
+    def observe(self) -> np.ndarray:
+        """(E, M, obs_dim) float32 observations (a view of an internal buffer)."""
+        m, s = self.market, self.state
+        if self.is_ac:
+            c = self.config
+            x = s.hold[:, 0, 0] / c.initial_shares
+            self.obs[:, 0, 0] = np.clip(x, 0.0, 2.0)
+            self.obs[:, 0, 1] = s.step / m.steps
+            scale = c.sigma * math.sqrt(c.horizon_days) if c.sigma > 0 else 1.0
+            self.obs[:, 0, 2] = np.clip((s.price[:, 0] - c.initial_price) / scale, -10.0, 10.0)
+            return self.obs
+        observe_nb(m.pf, m.uf, m.ui, self.buf.sf, self.buf.si, self.buf.sb, self.dims, self.learners,
+                   OBS_LOW, OBS_HIGH, self.obs)
+        return self.obs
+
+    def rewards(self) -> np.ndarray:
+        """(E, M) rewards since the last call; updates the reference values.
+
+        Market: change of log NAV. Almgren-Chriss: minus the step's mean-variance shortfall,
+        -(n_k (S_0 - S~_k) + lambda sigma^2 tau x_k^2) / (X S_0) x 100 (percent of initial value),
+        whose expected sum is -(E[IS] + lambda Var[IS]) for any deterministic schedule."""
+        s = self.state
+        L = self.learners
+        if self.is_ac:
+            c = self.config
+            cash = s.cash[:, 0]
+            n = s.fill[:, 0, 0] * -1.0
+            d_is = n * c.initial_price - (cash - self.prev[:, 0])
+            var = c.risk_aversion * c.sigma ** 2 * c.tau * s.hold[:, 0, 0] ** 2
+            self.prev[:, 0] = cash
+            r = -(d_is + var) / (c.initial_shares * c.initial_price) * 100.0
+            return r[:, None]
+        now = np.log(np.maximum(s.equity[:, L] / s.equity0[:, L], NAV_FLOOR))
+        r = now - self.prev
+        self.prev[:] = now
+        return r
+
+    def terminated(self) -> np.ndarray:
+        """(E, M): the mandate's horizon is over, or the manager was force-liquidated."""
+        s = self.state
+        t = np.repeat(s.done[:, None], self.learners.size, axis=1)
+        if getattr(self.config, "terminate_on_liquidation", False) and not self.is_ac:
+            t |= s.liquidated[:, self.learners]
+        return t
+
+    def infos(self) -> dict[str, np.ndarray]:
+        """Per-env, per-learner diagnostics: arrays with leading axes (E, M) or (E,)."""
+        s, L = self.state, self.learners
+        out = {
+            "equity": s.equity[:, L].copy(),
+            "nav": s.equity[:, L] / s.equity0[:, L],
+            "leverage": s.leverage[:, L].copy(),
+            "margin_ratio": s.margin_ratio[:, L].copy(),
+            "margin_call": s.call_active[:, L].copy(),
+            "forced_liquidation": s.liquidated[:, L].copy(),
+            "sold_value": s.sold_step[:, L].copy(),
+            "unfilled_sell_value": s.unfilled_step[:, L].copy(),
+            "cut_value": s.cut_step[:, L].copy(),
+            "tier_drawdown": 1.0 - s.tier_level,
+            "basis_annualized": s.basis * TRADING_DAYS / np.maximum(s.days_left, 1.0),
+            "limit_down_share": s.ld_share.copy(),
+            "day": s.day.copy(),
+            "step": s.step.copy(),
+            "action_clipped": self.clipped.copy(),
+        }
+        if self.is_ac:
+            c = self.config
+            # meaningful once the episode is over; facades expose it only then
+            out["implementation_shortfall"] = np.where(
+                s.done, c.initial_shares * c.initial_price - s.cash[:, 0], 0.0)
+        return out
+
+    @property
+    def n_learners(self) -> int:
+        return int(self.learners.size)
+
+    @property
+    def n_managers(self) -> int:
+        return int(self.dims[D.A])

@@ -1,0 +1,177 @@
+"""DMAUnwind-v0: one DMA manager (the learner) unwinding a levered book among heuristic peers."""
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from dma_gym.config import scenarios
+from dma_gym.config.params import TIER_NAMES
+from dma_gym.core.observe import OBS_FEATURES
+from dma_gym.envs.batch import Batch
+
+
+def _obs_table() -> str:
+    rows = [f"    | {i:>3} | {name:<20} | {lo:>6.1f} | {hi:>5.1f} |" for i, (name, lo, hi) in enumerate(OBS_FEATURES)]
+    return "\n".join(rows)
+
+
+class DMAUnwindEnv(gym.Env):
+    __doc__ = f"""A leveraged market-neutral (DMA) book in a crowded A-share deleveraging.
+
+    ## Description
+    The learner is manager 0 of a market in which A managers hold overlapping ~4x books (long
+    small/micro-cap A-shares, short IC/IM futures, broker-financed). The others follow heuristic
+    deleveraging rules (Cont-Schaanning thresholds, leverage targeting, margin-triggered herding).
+    Prices come from the batched numba core (``dma_gym.core``): factor returns, netted clearing
+    with square-root temporary, linear permanent and transient impact, daily price limits with
+    limit-down queues, T+1, a liquidity spiral, IF/IC/IM basis moved by snowball dealers and short
+    covering, margin calls with deadlines and broker forced liquidation, regulation (net-sell caps,
+    futures restrictions, national team, circuit breaker), and background funds.
+
+    ## Action Space
+    ``Box(-1, 1, (8,), float32)``: indices 0-4 are the tiers CSI300, CSI500, CSI1000, CSI2000,
+    MICRO; a < 0 sells ``|a| x max_trade_frac`` of the tier's holdings this step (T+1-locked
+    shares excepted), a > 0 buys ``a x max_buy_frac x equity`` of the tier (float-cap weighted;
+    e.g. rotating into CSI300 to cut the margin requirement). Indices 5-7 are IF, IC, IM: a > 0
+    covers ``a x max_futures_frac`` of the short, a < 0 adds a short of ``|a| x max_futures_frac x
+    equity``. Regulation and leverage caps may cut orders (``info["cut_value"]``); limit-down
+    queues may leave sells unfilled (``info["unfilled_sell_value"]``). Values outside [-1, 1] are
+    clipped and counted in ``info["action_clipped"]``; NaN/inf or a wrong shape raise ValueError
+    and leave the env unchanged. In ``scenario="almgren_chriss"`` the space is ``Box(-1, 1, (1,))``:
+    a < 0 sells ``|a|`` of the remaining shares, a > 0 buys ``a x initial_shares``; the last step
+    sells what is left.
+
+    ## Observation Space
+    ``Box(low, high, (60,), float32)``, every feature clipped to its bounds:
+
+    | idx | feature              |    low |  high |
+    |-----|----------------------|--------|-------|
+{_obs_table()}
+
+    (nav: equity/initial equity; leverage: gross/equity/10; exposures and futures: notional /
+    initial equity; ret_today: tier return since the last close x 10; volume: today's traded value
+    / normal tier ADV; sell_flow: market net selling this step in ADV per day; peers_selling: the
+    other managers' sales this step / their initial gross.) In ``almgren_chriss``: ``Box((3,))`` =
+    (remaining shares / X in [0, 2], step / N in [0, 1], (S - S0) / (sigma sqrt(T)) in [-10, 10]).
+
+    ## Rewards
+    The change of log NAV per step (NAV floored at 1e-6). In ``almgren_chriss``: minus the step's
+    mean-variance shortfall in percent of the initial value,
+    ``-(n_k (S0 - S~_k) + risk_aversion sigma^2 tau x_k^2) / (X S0) x 100``, whose expected sum over
+    an episode is ``-(E[IS] + risk_aversion Var[IS])`` for any deterministic schedule, the
+    Almgren-Chriss objective.
+
+    ## Starting State
+    Books, leverage (``leverage`` +- ``leverage_dispersion``), peer rules and all exogenous shocks
+    of the episode are drawn from the seed; the universe is fixed by ``universe_seed``.
+
+    ## Episode End
+    ``terminated`` is True when the learner is force-liquidated by its broker (margin ratio below
+    ``margin_liquidation``, an uncured call past its deadline, or equity <= 0; only if
+    ``terminate_on_liquidation``) or when the mandate's horizon (``horizon_days``) ends: the
+    horizon is part of the task and observed through ``day``/``time_of_day``, so it is a terminal
+    state, not a time limit. ``truncated`` is never set by the env itself; a ``TimeLimit`` wrapper
+    (``max_episode_steps``) shorter than the horizon sets it.
+
+    ## Info
+    Every step: ``equity`` (CNY bn), ``nav``, ``leverage``, ``margin_ratio``, ``margin_call``,
+    ``forced_liquidation``, ``sold_value``, ``unfilled_sell_value``, ``cut_value``,
+    ``tier_drawdown`` (5, from episode start), ``basis_annualized`` (IF, IC, IM),
+    ``limit_down_share``, ``day``, ``step``, ``action_clipped``; in ``almgren_chriss`` also
+    ``implementation_shortfall`` once the episode ends.
+
+    ## Arguments
+    ``gym.make("DMAUnwind-v0", scenario="feb2024", render_mode=None, **overrides)``: any
+    ``MarketConfig`` (or ``AlmgrenChrissConfig``) field as a keyword override, validated.
+    ``render_mode``: ``"ansi"`` (one-line status) or ``"rgb_array"`` (dashboard frame).
+
+    ## Version History
+    * v0: initial release.
+    """
+
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+
+    def __init__(self, scenario: str = "feb2024", render_mode: str | None = None, **overrides: Any):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode={render_mode!r}: allowed {self.metadata['render_modes']} or None")
+        self.scenario = scenario
+        self.config = scenarios.get(scenario, **overrides)
+        self.render_mode = render_mode
+        self._b = Batch(self.config, 1, learners=(0,))
+        b = self._b
+        self.action_space = spaces.Box(-1.0, 1.0, (b.act_dim,), np.float32)
+        self.observation_space = spaces.Box(b.obs_low, b.obs_high, (b.obs_dim,), np.float32)
+        self._history: list[dict[str, np.ndarray]] = []
+
+    @property
+    def market(self):
+        return self._b.market
+
+    @property
+    def state(self):
+        """The core state views (read-only use: leading axis E=1)."""
+        return self._b.state
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._b.reset_env(0, self.np_random)
+        self._history = []
+        obs = self._b.observe()[0, 0].copy()
+        info = self._info()
+        self._record()
+        return obs, info
+
+    def step(self, action):
+        a = self._b.validate(action)  # raises before anything changes
+        self._b.step(a)
+        obs = self._b.observe()[0, 0].copy()
+        reward = float(self._b.rewards()[0, 0])
+        terminated = bool(self._b.terminated()[0, 0])
+        info = self._info()
+        self._record()
+        return obs, reward, terminated, False, info
+
+    def _info(self) -> dict[str, Any]:
+        raw = self._b.infos()
+        out: dict[str, Any] = {}
+        for k, v in raw.items():
+            if k == "implementation_shortfall" and not self._b.state.done[0]:
+                continue
+            x = v[0]
+            if isinstance(x, np.ndarray) and x.ndim >= 1 and k not in ("tier_drawdown", "basis_annualized"):
+                x = x[0]
+            out[k] = x.item() if isinstance(x, np.generic) else x
+        return out
+
+    # ---- rendering -------------------------------------------------------------------------
+    def _record(self) -> None:
+        if self.render_mode != "rgb_array":
+            return
+        from dma_gym.render import snapshot
+        self._history.append(snapshot(self._b, 0, 0))
+
+    def render(self):
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='ansi' or 'rgb_array'")
+            return None
+        if self.render_mode == "ansi":
+            return self._status_line()
+        from dma_gym.render import dashboard
+        return dashboard(self._history, self._b.is_ac)
+
+    def _status_line(self) -> str:
+        s = self._b.state
+        if self._b.is_ac:
+            return (f"step {int(s.step[0])}/{self._b.market.steps} | shares {s.hold[0, 0, 0]:,.0f} | "
+                    f"price {s.price[0, 0]:.4f} | cash {s.cash[0, 0]:,.0f}")
+        dd = 1.0 - s.tier_level[0]
+        ann = s.basis[0] * 242.0 / np.maximum(s.days_left[0], 1.0)
+        flags = (" CALL" if s.call_active[0, 0] else "") + (" LIQUIDATED" if s.liquidated[0, 0] else "") \
+            + (" RESTRICTED" if s.reg_active[0] else "")
+        return (f"day {int(s.day[0]):>2} step {int(s.step[0]):>3} | NAV {s.equity[0, 0] / s.equity0[0, 0]:.3f} "
+                f"lev {s.leverage[0, 0]:.2f} margin {s.margin_ratio[0, 0]:.2f}{flags} | "
+                + " ".join(f"{t} {-d:+.1%}" for t, d in zip(TIER_NAMES, dd))
+                + f" | IC {ann[1]:+.0%} IM {ann[2]:+.0%} | LD {s.ld_share[0]:.1%}")

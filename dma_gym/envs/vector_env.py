@@ -1,0 +1,133 @@
+"""Natively batched Gymnasium VectorEnv: all sub-envs advance in one core call."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from dma_gym.config import scenarios
+from dma_gym.envs.batch import Batch
+
+
+def _rng(seed: int | None) -> np.random.Generator:
+    # the construction gymnasium.utils.seeding.np_random uses, so sub-env i seeded with s + i
+    # reproduces a single env reset with seed s + i
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
+
+
+class DMAUnwindVectorEnv(VectorEnv):
+    """``num_envs`` independent DMAUnwind-v0 episodes stepped by one batched core call.
+
+    Same spaces, rewards, termination and info keys as :class:`DMAUnwindEnv` (see its spec
+    sheet), batched on a leading axis; infos are dicts of arrays with ``_key`` masks.
+    ``reset(seed=s)`` seeds sub-env i with ``s + i`` (or pass a list of seeds), so the vector env
+    reproduces N single envs bit for bit.
+
+    Args:
+        num_envs: number of sub-environments.
+        scenario: scenario name; ``**overrides`` are validated config fields.
+        autoreset_mode: ``AutoresetMode.NEXT_STEP`` (default, Gymnasium's convention: the step
+            after an episode ends returns the reset observation with reward 0 and ignores that
+            env's action) or ``AutoresetMode.SAME_STEP`` (the ending step already returns the
+            reset observation; the final one is in ``info["final_obs"]`` and its info in
+            ``info["final_info"]``).
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(self, num_envs: int = 1, scenario: str = "feb2024",
+                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, **overrides: Any):
+        overrides.pop("max_episode_steps", None)  # the horizon comes from the scenario
+        mode = AutoresetMode(autoreset_mode) if isinstance(autoreset_mode, str) else autoreset_mode
+        if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(f"autoreset_mode={autoreset_mode!r}: supported NEXT_STEP or SAME_STEP")
+        self.scenario = scenario
+        self.config = scenarios.get(scenario, **overrides)
+        self._b = Batch(self.config, num_envs)
+        b = self._b
+        self.num_envs = b.n_envs
+        self.metadata = {**type(self).metadata, "autoreset_mode": mode}
+        self.autoreset_mode = mode
+        self.single_action_space = spaces.Box(-1.0, 1.0, (b.act_dim,), np.float32)
+        self.single_observation_space = spaces.Box(b.obs_low, b.obs_high, (b.obs_dim,), np.float32)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self._rngs: list[np.random.Generator | None] = [None] * self.num_envs
+        self._pending = np.zeros(self.num_envs, np.bool_)
+        self._ones = np.ones(self.num_envs, np.bool_)
+
+    @property
+    def market(self):
+        return self._b.market
+
+    @property
+    def state(self):
+        return self._b.state
+
+    def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict | None = None):
+        E = self.num_envs
+        if seed is None:
+            seeds: list = [None] * E
+        elif isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + i for i in range(E)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != E:
+                raise ValueError(f"reset(seed=...) got {len(seeds)} seeds for {E} envs")
+        for e, sd in enumerate(seeds):
+            if sd is not None or self._rngs[e] is None:
+                self._rngs[e] = _rng(sd)
+            self._b.reset_env(e, self._rngs[e])
+        self._pending[:] = False
+        return self._b.observe()[:, 0].copy(), self._infos(self._b.infos())
+
+    def step(self, actions):
+        b = self._b
+        a = b.validate(actions)  # raises before anything changes
+        skip = self._pending.copy()
+        next_step = self.autoreset_mode == AutoresetMode.NEXT_STEP
+        b.step(a, skip=skip if next_step else None)
+        rewards = b.rewards()[:, 0].astype(np.float64)
+        terminated = b.terminated()[:, 0].copy()
+        truncated = np.zeros(self.num_envs, np.bool_)
+        raw = b.infos()
+        if next_step:
+            for e in np.flatnonzero(skip):
+                b.reset_env(e, self._rngs[e])
+            if skip.any():
+                rewards[skip] = 0.0
+                terminated[skip] = False
+                raw = b.infos()
+            obs = b.observe()[:, 0].copy()
+            infos = self._infos(raw)
+            self._pending[:] = terminated | truncated
+            return obs, rewards, terminated, truncated, infos
+        obs = b.observe()[:, 0].copy()
+        infos = self._infos(raw)
+        done = terminated | truncated
+        if done.any():
+            final_obs = np.full(self.num_envs, None, dtype=object)
+            for e in np.flatnonzero(done):
+                final_obs[e] = obs[e].copy()
+                b.reset_env(e, self._rngs[e])
+            infos["final_obs"] = final_obs
+            infos["_final_obs"] = done.copy()
+            infos["final_info"] = self._infos(raw, mask=done)
+            infos["_final_info"] = done.copy()
+            obs = b.observe()[:, 0].copy()
+        return obs, rewards, terminated, truncated, infos
+
+    def _infos(self, raw: dict[str, np.ndarray], mask: np.ndarray | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        m = self._ones if mask is None else mask
+        for k, v in raw.items():
+            x = v[:, 0] if v.ndim >= 2 and k not in ("tier_drawdown", "basis_annualized") else v
+            out[k] = x
+            out["_" + k] = m & self._b.state.done if k == "implementation_shortfall" else m.copy()
+        return out
+
+    def close_extras(self, **kwargs: Any) -> None:
+        pass

@@ -1,0 +1,74 @@
+"""Dashboards: per-step snapshots of one env and an RGB frame drawn from them (matplotlib, Agg)."""
+from __future__ import annotations
+
+import numpy as np
+
+from dma_gym.config.params import FUTURES_NAMES, TIER_NAMES
+from dma_gym.market import TRADING_DAYS
+
+
+def snapshot(batch, e: int, m: int) -> dict[str, np.ndarray]:
+    """What the dashboard plots, for env ``e`` and learner ``m`` of a Batch, now."""
+    s = batch.state
+    a = int(batch.learners[m])
+    snap = {"step": np.array(s.step[e])}
+    if batch.is_ac:
+        snap["price"] = np.array([s.price[e, 0]])
+        snap["holdings"] = np.array([s.hold[e, 0, 0]])
+        return snap
+    tier_value = np.bincount(batch.market.universe.tier, weights=s.hold[e, a] * s.price[e], minlength=5)
+    snap.update(
+        tier_level=s.tier_level[e].copy(),
+        basis=s.basis[e] * TRADING_DAYS / np.maximum(s.days_left[e], 1.0),
+        margin_ratio=np.array([s.margin_ratio[e, a]]),
+        exposure=tier_value / s.equity0[e, a],
+        futures=s.fut[e, a] * s.fut_price[e] / s.equity0[e, a],
+    )
+    return snap
+
+
+def dashboard(history: list[dict[str, np.ndarray]], is_ac: bool = False, width: int = 720,
+              height: int = 480) -> np.ndarray:
+    """(height, width, 3) uint8 frame: tier prices, annualised basis, margin ratio, positions."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg", force=False)
+        from matplotlib.figure import Figure
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        from gymnasium.error import DependencyNotInstalled
+        raise DependencyNotInstalled("render_mode='rgb_array' needs matplotlib: pip install matplotlib") from exc
+    fig = Figure(figsize=(width / 100, height / 100), dpi=100)
+    FigureCanvasAgg(fig)
+    steps = np.array([h["step"] for h in history]) if history else np.zeros(0)
+    if is_ac:
+        ax1, ax2 = fig.subplots(1, 2)
+        if history:
+            ax1.plot(steps, [h["price"][0] for h in history])
+            ax2.step(steps, [h["holdings"][0] for h in history], where="post")
+        ax1.set_title("price")
+        ax2.set_title("holdings")
+    else:
+        (ax1, ax2), (ax3, ax4) = fig.subplots(2, 2)
+        if history:
+            lv = np.array([h["tier_level"] for h in history])
+            for t, name in enumerate(TIER_NAMES):
+                ax1.plot(steps, lv[:, t], label=name)
+            bs = np.array([h["basis"] for h in history]) * 100
+            for k, name in enumerate(FUTURES_NAMES):
+                ax2.plot(steps, bs[:, k], label=name)
+            ax3.plot(steps, [h["margin_ratio"][0] for h in history], color="k")
+            last = history[-1]
+            ax4.bar(range(5), last["exposure"], tick_label=[t[:5] for t in TIER_NAMES])
+            ax4.bar(range(5, 8), last["futures"], tick_label=list(FUTURES_NAMES), color="tab:red")
+        ax1.set_title("tier index (start = 1)")
+        ax1.legend(fontsize=6, loc="lower left")
+        ax2.set_title("basis, annualised %")
+        ax2.legend(fontsize=6, loc="lower left")
+        ax3.set_title("margin ratio")
+        ax4.set_title("positions / initial equity")
+        ax4.tick_params(axis="x", labelsize=6)
+    fig.tight_layout()
+    fig.canvas.draw()
+    frame = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    return frame
