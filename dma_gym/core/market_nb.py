@@ -86,6 +86,14 @@ def levels_nb(u, s, e):
 
 
 @njit(cache=True)
+def _power_nb(x, expo):
+    """x**expo with an exact sqrt fast path for the square-root law (expo = 0.5)."""
+    if expo == 0.5:
+        return math.sqrt(x)
+    return x ** expo
+
+
+@njit(cache=True)
 def limit_capacity_nb(pf, p0, bound, v_sh, sig, sign):
     """Largest net quantity (shares) that clears before the price reaches ``bound``.
 
@@ -104,7 +112,8 @@ def limit_capacity_nb(pf, p0, bound, v_sh, sig, sign):
     q_exec = BIG
     y = pf[P.IMPACT_Y] * sig
     if y > 0.0:
-        q_exec = v_sh * dt * (room / y) ** (1.0 / pf[P.IMPACT_EXP])
+        r = room / y
+        q_exec = v_sh * dt * (r * r if pf[P.IMPACT_EXP] == 0.5 else r ** (1.0 / pf[P.IMPACT_EXP]))
     q_mid = BIG
     lin = (pf[P.PERM] + pf[P.TRANS]) * sig
     if lin > 0.0:
@@ -132,19 +141,34 @@ def clear_price_nb(pf, p0, lo, hi, v_sh, sig, buys, sells):
     sign = 1.0 if q > 0.0 else -1.0
     bound = hi if sign > 0.0 else lo
     qabs = abs(q)
-    qlim = limit_capacity_nb(pf, p0, bound, v_sh, sig, sign)
+    h = pf[P.IMPACT_Y] * sig * _power_nb(qabs / (v_sh * dt), pf[P.IMPACT_EXP])
+    px = p0 * (1.0 + sign * h)
+    # the band binds only if the execution price or the post-trade mark would cross it; only
+    # then is the (costlier) capacity solved, and the comparison is the same as qabs <= capacity
+    inside = True
+    if pf[P.LIMITS_ON] > 0.5:
+        lin = (pf[P.PERM] + pf[P.TRANS]) * sig
+        mark = p0 * math.exp(sign * lin * qabs / v_sh) if lin > 0.0 else p0
+        if sign < 0.0:
+            inside = px >= bound and mark >= bound and p0 > bound * (1.0 + TINY)
+        else:
+            inside = px <= bound and mark <= bound and p0 < bound * (1.0 - TINY)
     locked = False
-    if qabs <= qlim:
+    if inside:
         qf = qabs
-        h = pf[P.IMPACT_Y] * sig * (qf / (v_sh * dt)) ** pf[P.IMPACT_EXP]
-        px = p0 * (1.0 + sign * h)
         if px <= 0.0:
             px = p0 * TINY
     else:
-        # locked limit: the rest trades only against the thin queue at the limit price
-        qf = min(qabs, qlim + pf[P.LIMIT_DEPTH] * v_sh * dt)
-        px = bound
-        locked = True
+        qlim = limit_capacity_nb(pf, p0, bound, v_sh, sig, sign)
+        if qabs <= qlim:
+            qf = qabs
+            if px <= 0.0:
+                px = p0 * TINY
+        else:
+            # locked limit: the rest trades only against the thin queue at the limit price
+            qf = min(qabs, qlim + pf[P.LIMIT_DEPTH] * v_sh * dt)
+            px = bound
+            locked = True
     if sign < 0.0:
         return -qf, px, locked, 1.0, (buys + qf) / sells
     return qf, px, locked, (sells + qf) / buys, 1.0
