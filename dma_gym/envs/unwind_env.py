@@ -18,6 +18,18 @@ def _obs_table() -> str:
     return "\n".join(rows)
 
 
+def _exact_shape(action: Any, shape: tuple[int, ...]) -> Any:
+    """``action`` unchanged, or ValueError if it is numeric but not of ``shape`` (the Batch only
+    checks the number of values, so a (2, 4) or transposed array would be silently reshaped)."""
+    try:
+        got = np.asarray(action, dtype=np.float64).shape
+    except (TypeError, ValueError):
+        return action  # not numeric: Batch.validate says so
+    if got != shape:
+        raise ValueError(f"action has shape {got}, expected {shape}; state left unchanged")
+    return action
+
+
 class DMAUnwindEnv(gym.Env):
     __doc__ = f"""A leveraged market-neutral (DMA) book in a crowded A-share deleveraging.
 
@@ -125,7 +137,7 @@ class DMAUnwindEnv(gym.Env):
         return obs, info
 
     def step(self, action):
-        a = self._b.validate(action)  # raises before anything changes
+        a = self._b.validate(_exact_shape(action, self.action_space.shape))  # raises before anything changes
         self._b.step(a)
         obs = self._b.observe()[0, 0].copy()
         reward = float(self._b.rewards()[0, 0])

@@ -10,6 +10,7 @@ from gymnasium.vector.utils import batch_space
 
 from dma_gym.config import scenarios
 from dma_gym.envs.batch import Batch
+from dma_gym.envs.unwind_env import _exact_shape
 
 
 def _rng(seed: int | None) -> np.random.Generator:
@@ -34,13 +35,19 @@ class DMAUnwindVectorEnv(VectorEnv):
             env's action) or ``AutoresetMode.SAME_STEP`` (the ending step already returns the
             reset observation; the final one is in ``info["final_obs"]`` and its info in
             ``info["final_info"]``).
+        max_episode_steps: optional time limit (what ``gym.make_vec(..., max_episode_steps=n)``
+            passes): an episode reaching n steps is truncated, as a single env under ``TimeLimit``.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
 
     def __init__(self, num_envs: int = 1, scenario: str = "feb2024",
                  autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, **overrides: Any):
-        overrides.pop("max_episode_steps", None)  # the horizon comes from the scenario
+        max_steps = overrides.pop("max_episode_steps", None)  # a TimeLimit, not a config field
+        if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer))
+                                      or max_steps < 1):
+            raise ValueError(f"max_episode_steps={max_steps!r}: must be a positive int or None")
+        self.max_episode_steps = None if max_steps is None else int(max_steps)
         mode = AutoresetMode(autoreset_mode) if isinstance(autoreset_mode, str) else autoreset_mode
         if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
             raise ValueError(f"autoreset_mode={autoreset_mode!r}: supported NEXT_STEP or SAME_STEP")
@@ -86,13 +93,16 @@ class DMAUnwindVectorEnv(VectorEnv):
 
     def step(self, actions):
         b = self._b
-        a = b.validate(actions)  # raises before anything changes
+        a = b.validate(_exact_shape(actions, self.action_space.shape))  # raises before anything changes
         skip = self._pending.copy()
         next_step = self.autoreset_mode == AutoresetMode.NEXT_STEP
         b.step(a, skip=skip if next_step else None)
         rewards = b.rewards()[:, 0].astype(np.float64)
         terminated = b.terminated()[:, 0].copy()
-        truncated = np.zeros(self.num_envs, np.bool_)
+        if self.max_episode_steps is None:
+            truncated = np.zeros(self.num_envs, np.bool_)
+        else:
+            truncated = b.state.step >= self.max_episode_steps
         raw = b.infos()
         if next_step:
             for e in np.flatnonzero(skip):
@@ -100,6 +110,7 @@ class DMAUnwindVectorEnv(VectorEnv):
             if skip.any():
                 rewards[skip] = 0.0
                 terminated[skip] = False
+                truncated[skip] = False
                 raw = b.infos()
             obs = b.observe()[:, 0].copy()
             infos = self._infos(raw)
@@ -109,13 +120,14 @@ class DMAUnwindVectorEnv(VectorEnv):
         infos = self._infos(raw)
         done = terminated | truncated
         if done.any():
+            final_info = self._infos(raw, mask=done)  # before the resets clear state.done
             final_obs = np.full(self.num_envs, None, dtype=object)
             for e in np.flatnonzero(done):
                 final_obs[e] = obs[e].copy()
                 b.reset_env(e, self._rngs[e])
             infos["final_obs"] = final_obs
             infos["_final_obs"] = done.copy()
-            infos["final_info"] = self._infos(raw, mask=done)
+            infos["final_info"] = final_info
             infos["_final_info"] = done.copy()
             obs = b.observe()[:, 0].copy()
         return obs, rewards, terminated, truncated, infos
