@@ -10,7 +10,9 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# torch first, so that stable-baselines3 (in the dev extra) finds it and pulls no other build
 setup: $(BIN)/python
+	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[dev]"
 
 demo: setup
