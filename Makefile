@@ -24,4 +24,7 @@ test: setup
 bench: setup
 	$(BIN)/python bench/core.py
 
-.PHONY: setup demo test bench
+bench-env: setup
+	$(BIN)/python bench/env.py
+
+.PHONY: setup demo test bench bench-env
