@@ -117,7 +117,7 @@ def core_env_steps_per_s(n_envs: int, random_actions: bool = False) -> float:
         act = np.repeat(act[None], m.steps, axis=0)
         act[:, :, b.learners, :] = rng.uniform(-1.0, 1.0, (m.steps, n_envs, b.n_learners, m.n_actions))
     else:
-        act[:, b.learners] = b.validate(np.zeros((n_envs, 1, b.act_dim)))
+        act[:, b.learners] = b.validate(np.zeros((n_envs, 1, b.act_dim)), (n_envs, 1, b.act_dim))
         act = np.repeat(act[None], m.steps, axis=0)
     elapsed, steps, episode = 0.0, 0, 0
     while elapsed < MIN_TIME or episode < 2:

@@ -43,6 +43,10 @@ class Batch:
         if self.learners.ndim != 1 or self.learners.size == 0 or self.learners.min() < 0 \
                 or self.learners.max() >= m.n_managers or np.unique(self.learners).size != self.learners.size:
             raise ValueError(f"learners={learners!r}: need distinct manager indices in [0, {m.n_managers})")
+        lo_l = int(self.learners[0])
+        contiguous = np.array_equal(self.learners, np.arange(lo_l, lo_l + self.learners.size))
+        # a slice where possible: basic indexing is much cheaper than fancy indexing per step
+        self._L = slice(lo_l, lo_l + self.learners.size) if contiguous else self.learners
         self.controlled = np.zeros(m.n_managers, np.bool_)
         self.controlled[self.learners] = True
         self.buf, self.state, self.dims = m.allocate(self.n_envs)
@@ -78,23 +82,21 @@ class Batch:
         self.actions[e] = 0.0
         self.clipped[e] = 0
         if self.is_ac:
-            self.prev[e] = s.cash[e, self.learners]
+            self.prev[e] = s.cash[e, self._L]
         else:
-            self.prev[e] = np.log(np.maximum(s.equity[e, self.learners] / s.equity0[e, self.learners], NAV_FLOOR))
+            self.prev[e] = np.log(np.maximum(s.equity[e, self._L] / s.equity0[e, self._L], NAV_FLOOR))
 
-    def validate(self, actions: Any) -> np.ndarray:
-        """(E, M, act_dim) float64 copy of ``actions``; raises ValueError on shape or NaN/inf."""
-        E, M = self.n_envs, self.learners.size
+    def validate(self, actions: Any, shape: tuple[int, ...]) -> np.ndarray:
+        """(E, M, act_dim) float64 view/copy of ``actions``, which must have exactly ``shape`` (the
+        facade's action-space shape); raises ValueError on a wrong shape or NaN/inf."""
         try:
             a = np.asarray(actions, dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"action must be numeric, got {type(actions).__name__}: {exc}") from None
-        want = (E, M, self.act_dim)
-        if a.size != E * M * self.act_dim:
-            raise ValueError(f"action has shape {a.shape}, expected {want[1:] if E == 1 else want} "
-                             f"({E * M * self.act_dim} values)")
-        a = a.reshape(want)
-        if not np.isfinite(a).all():
+        if a.shape != shape:
+            raise ValueError(f"action has shape {a.shape}, expected {shape}; state left unchanged")
+        a = a.reshape((self.n_envs, self.learners.size, self.act_dim))
+        if not math.isfinite(a.sum()) and not np.isfinite(a).all():
             bad = np.argwhere(~np.isfinite(a))[0].tolist()
             raise ValueError(f"action contains NaN or inf (first at index {bad}); state left unchanged")
         return a
@@ -103,9 +105,11 @@ class Batch:
         """One core call for all envs with validated ``actions`` (E, M, act_dim); envs flagged in
         ``skip`` (E,) do not move (next-step autoreset)."""
         s = self.state
-        clipped = np.abs(actions) > 1.0
-        self.clipped[:] = clipped.sum(axis=2)
-        self.actions[:, self.learners, : self.act_dim] = np.clip(actions, -1.0, 1.0)
+        self.clipped[:] = (np.abs(actions) > 1.0).sum(axis=2)
+        if isinstance(self._L, slice):
+            np.clip(actions, -1.0, 1.0, out=self.actions[:, self._L, : self.act_dim])
+        else:  # fancy indexing returns a copy: assign instead
+            self.actions[:, self._L, : self.act_dim] = np.clip(actions, -1.0, 1.0)
         k = np.minimum(s.step, self.market.steps - 1)
         self.z[:] = self.shocks[self._rows, k]
         if skip is not None and skip.any():
@@ -139,7 +143,7 @@ class Batch:
         -(n_k (S_0 - S~_k) + lambda sigma^2 tau x_k^2) / (X S_0) x 100 (percent of initial value),
         whose expected sum is -(E[IS] + lambda Var[IS]) for any deterministic schedule."""
         s = self.state
-        L = self.learners
+        L = self._L
         if self.is_ac:
             c = self.config
             cash = s.cash[:, 0]
@@ -159,12 +163,12 @@ class Batch:
         s = self.state
         t = np.repeat(s.done[:, None], self.learners.size, axis=1)
         if getattr(self.config, "terminate_on_liquidation", False) and not self.is_ac:
-            t |= s.liquidated[:, self.learners]
+            t |= s.liquidated[:, self._L]
         return t
 
     def infos(self) -> dict[str, np.ndarray]:
         """Per-env, per-learner diagnostics: arrays with leading axes (E, M) or (E,)."""
-        s, L = self.state, self.learners
+        s, L = self.state, self._L
         out = {
             "equity": s.equity[:, L].copy(),
             "nav": s.equity[:, L] / s.equity0[:, L],

@@ -11,23 +11,12 @@ from dma_gym.config import scenarios
 from dma_gym.config.params import TIER_NAMES
 from dma_gym.core.observe import OBS_FEATURES
 from dma_gym.envs.batch import Batch
+from dma_gym.market import TRADING_DAYS
 
 
 def _obs_table() -> str:
     rows = [f"    | {i:>3} | {name:<20} | {lo:>6.1f} | {hi:>5.1f} |" for i, (name, lo, hi) in enumerate(OBS_FEATURES)]
     return "\n".join(rows)
-
-
-def _exact_shape(action: Any, shape: tuple[int, ...]) -> Any:
-    """``action`` unchanged, or ValueError if it is numeric but not of ``shape`` (the Batch only
-    checks the number of values, so a (2, 4) or transposed array would be silently reshaped)."""
-    try:
-        got = np.asarray(action, dtype=np.float64).shape
-    except (TypeError, ValueError):
-        return action  # not numeric: Batch.validate says so
-    if got != shape:
-        raise ValueError(f"action has shape {got}, expected {shape}; state left unchanged")
-    return action
 
 
 class DMAUnwindEnv(gym.Env):
@@ -137,7 +126,7 @@ class DMAUnwindEnv(gym.Env):
         return obs, info
 
     def step(self, action):
-        a = self._b.validate(_exact_shape(action, self.action_space.shape))  # raises before anything changes
+        a = self._b.validate(action, self.action_space.shape)  # raises before anything changes
         self._b.step(a)
         obs = self._b.observe()[0, 0].copy()
         reward = float(self._b.rewards()[0, 0])
@@ -147,16 +136,31 @@ class DMAUnwindEnv(gym.Env):
         return obs, reward, terminated, False, info
 
     def _info(self) -> dict[str, Any]:
-        raw = self._b.infos()
-        out: dict[str, Any] = {}
-        for k, v in raw.items():
-            if k == "implementation_shortfall" and not self._b.state.done[0]:
-                continue
-            x = v[0]
-            if isinstance(x, np.ndarray) and x.ndim >= 1 and k not in ("tier_drawdown", "basis_annualized"):
-                x = x[0]
-            out[k] = x.item() if isinstance(x, np.generic) else x
-        return out
+        # scalar reads of manager 0 in env 0 (the Batch's batched infos cost several times more)
+        b = self._b
+        s = b.state
+        eq = float(s.equity[0, 0])
+        info: dict[str, Any] = {
+            "equity": eq,
+            "nav": eq / float(s.equity0[0, 0]),
+            "leverage": float(s.leverage[0, 0]),
+            "margin_ratio": float(s.margin_ratio[0, 0]),
+            "margin_call": bool(s.call_active[0, 0]),
+            "forced_liquidation": bool(s.liquidated[0, 0]),
+            "sold_value": float(s.sold_step[0, 0]),
+            "unfilled_sell_value": float(s.unfilled_step[0, 0]),
+            "cut_value": float(s.cut_step[0, 0]),
+            "tier_drawdown": 1.0 - s.tier_level[0],
+            "basis_annualized": s.basis[0] * TRADING_DAYS / np.maximum(s.days_left[0], 1.0),
+            "limit_down_share": float(s.ld_share[0]),
+            "day": int(s.day[0]),
+            "step": int(s.step[0]),
+            "action_clipped": int(b.clipped[0, 0]),
+        }
+        if b.is_ac and s.done[0]:
+            c = self.config
+            info["implementation_shortfall"] = c.initial_shares * c.initial_price - float(s.cash[0, 0])
+        return info
 
     # ---- rendering -------------------------------------------------------------------------
     def _record(self) -> None:

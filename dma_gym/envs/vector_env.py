@@ -10,7 +10,6 @@ from gymnasium.vector.utils import batch_space
 
 from dma_gym.config import scenarios
 from dma_gym.envs.batch import Batch
-from dma_gym.envs.unwind_env import _exact_shape
 
 
 def _rng(seed: int | None) -> np.random.Generator:
@@ -93,7 +92,7 @@ class DMAUnwindVectorEnv(VectorEnv):
 
     def step(self, actions):
         b = self._b
-        a = b.validate(_exact_shape(actions, self.action_space.shape))  # raises before anything changes
+        a = b.validate(actions, self.action_space.shape)  # raises before anything changes
         skip = self._pending.copy()
         next_step = self.autoreset_mode == AutoresetMode.NEXT_STEP
         b.step(a, skip=skip if next_step else None)
