@@ -13,10 +13,11 @@ from dma_gym.core.futures_nb import snowball_delta_nb
 from dma_gym.core.layout import (
     Buffers, D, P, State, Universe, allocate_state, n_actions, n_shocks, universe_views_nb,
 )
-from dma_gym.core.step import step_nb
+from dma_gym.core.step import step_nb, step_parallel_nb
 
 Config = Union[MarketConfig, AlmgrenChrissConfig]
 LN2 = math.log(2.0)
+PARALLEL_MIN_ENVS = 8  # batches at least this large step envs on parallel threads
 TRADING_DAYS = 242.0  # CFFEX annualisation convention (MODELS.md §4.4)
 
 
@@ -305,6 +306,15 @@ class Market:
         out[: self.n_shocks - A] = rng.standard_normal(self.n_shocks - A)
         out[self.n_shocks - A:] = rng.random(A)
 
-    def step(self, buf: Buffers, dims: np.ndarray, actions: np.ndarray, shocks: np.ndarray) -> None:
-        """Advance all envs of ``buf`` in place by one core call."""
-        step_nb(self.pf, self.uf, self.ui, buf.sf, buf.si, buf.sb, dims, actions, shocks)
+    def step(self, buf: Buffers, dims: np.ndarray, actions: np.ndarray, shocks: np.ndarray,
+             parallel: bool | None = None) -> None:
+        """Advance all envs of ``buf`` in place by one core call.
+
+        Args:
+            parallel: run envs on parallel threads (bit-identical results); default: when the
+                batch has at least ``PARALLEL_MIN_ENVS`` envs.
+        """
+        if parallel is None:
+            parallel = dims[D.E] >= PARALLEL_MIN_ENVS
+        fn = step_parallel_nb if parallel else step_nb
+        fn(self.pf, self.uf, self.ui, buf.sf, buf.si, buf.sb, dims, actions, shocks)

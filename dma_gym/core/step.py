@@ -2,7 +2,7 @@
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from dma_gym.core.accounts_nb import (
     accounts_nb, apply_fills_nb, futures_fills_nb, futures_masks_nb, manager_orders_nb, margin_nb,
@@ -12,7 +12,7 @@ from dma_gym.core.background_nb import (
     background_fills_nb, background_orders_nb, fund_decisions_nb, overlay_flow_nb,
 )
 from dma_gym.core.futures_nb import basis_nb, dealer_flow_nb, knock_in_nb
-from dma_gym.core.layout import P, Shock, state_views_nb, universe_views_nb
+from dma_gym.core.layout import D, P, Shock, state_views_nb, universe_views_nb
 from dma_gym.core.market_nb import (
     clear_price_nb, clip_price_nb, effective_adv_nb, effective_sigma_nb, exogenous_nb, levels_nb,
     liquidity_nb, set_bands_nb, update_limit_flags_nb,
@@ -253,6 +253,19 @@ def ac_step_env_nb(pf, u, s, e, actions, z):
 
 
 @njit(cache=True)
+def env_step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks, e):
+    """One step of env ``e`` on the flat buffers (no-op once its episode is done)."""
+    u = universe_views_nb(uf, ui, dims)[0]
+    s = state_views_nb(sf, si, sb, dims)[0]
+    if s.done[e]:
+        return
+    if pf[P.MODE] > 0.5:
+        ac_step_env_nb(pf, u, s, e, actions, shocks[e])
+    else:
+        market_step_env_nb(pf, u, s, e, actions, shocks[e])
+
+
+@njit(cache=True)
 def step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks):
     """Advance every env whose episode is not done by one step, in place.
 
@@ -265,14 +278,14 @@ def step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks):
         shocks: (E, 2 + 2N + K + A) float64: market, size, idiosyncratic (N) and noise-flow (N)
             standard normals, basis normals (K), clearing-priority uniforms (A).
     """
-    u = universe_views_nb(uf, ui, dims)[0]
-    s = state_views_nb(sf, si, sb, dims)[0]
-    E = s.price.shape[0]
-    ac = pf[P.MODE] > 0.5
-    for e in range(E):
-        if s.done[e]:
-            continue
-        if ac:
-            ac_step_env_nb(pf, u, s, e, actions, shocks[e])
-        else:
-            market_step_env_nb(pf, u, s, e, actions, shocks[e])
+    for e in range(dims[D.E]):
+        env_step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks, e)
+
+
+@njit(cache=True, parallel=True)
+def step_parallel_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks):
+    """``step_nb`` with envs on parallel threads: envs are independent (each writes only its own
+    rows), so the result is bit-identical. The body takes flat buffers only (numba's parfor
+    lowering rejects the big State tuple). Compiled on first use (it takes minutes)."""
+    for e in prange(dims[D.E]):
+        env_step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks, e)
