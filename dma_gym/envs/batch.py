@@ -5,6 +5,7 @@ import math
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 
 from dma_gym.config.params import AlmgrenChrissConfig, MarketConfig
 from dma_gym.core.layout import D, views
@@ -193,6 +194,12 @@ class Batch:
                 s.done, c.initial_shares * c.initial_price - s.cash[:, 0], 0.0)
         return out
 
+    def single_spaces(self) -> tuple[spaces.Box, spaces.Box]:
+        """(action space, observation space) of one learner in one env."""
+        act = spaces.Box(-1.0, 1.0, (self.act_dim,), np.float32)
+        obs = spaces.Box(self.obs_low, self.obs_high, (self.obs_dim,), np.float32)
+        return act, obs
+
     @property
     def n_learners(self) -> int:
         return int(self.learners.size)
@@ -200,3 +207,18 @@ class Batch:
     @property
     def n_managers(self) -> int:
         return int(self.dims[D.A])
+
+
+class BatchFacade:
+    """What every env facade exposes of its Batch."""
+
+    _b: Batch
+
+    @property
+    def market(self) -> Market:
+        return self._b.market
+
+    @property
+    def state(self):
+        """The core state views (leading axis: envs)."""
+        return self._b.state

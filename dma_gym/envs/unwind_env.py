@@ -5,12 +5,11 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 from dma_gym.config import scenarios
 from dma_gym.config.params import TIER_NAMES
 from dma_gym.core.observe import OBS_FEATURES
-from dma_gym.envs.batch import Batch
+from dma_gym.envs.batch import Batch, BatchFacade
 from dma_gym.market import TRADING_DAYS
 
 
@@ -19,7 +18,7 @@ def _obs_table() -> str:
     return "\n".join(rows)
 
 
-class DMAUnwindEnv(gym.Env):
+class DMAUnwindEnv(BatchFacade, gym.Env):
     __doc__ = f"""A leveraged market-neutral (DMA) book in a crowded A-share deleveraging.
 
     ## Description
@@ -102,19 +101,8 @@ class DMAUnwindEnv(gym.Env):
         self.config = scenarios.get(scenario, **overrides)
         self.render_mode = render_mode
         self._b = Batch(self.config, 1, learners=(0,))
-        b = self._b
-        self.action_space = spaces.Box(-1.0, 1.0, (b.act_dim,), np.float32)
-        self.observation_space = spaces.Box(b.obs_low, b.obs_high, (b.obs_dim,), np.float32)
+        self.action_space, self.observation_space = self._b.single_spaces()
         self._history: list[dict[str, np.ndarray]] = []
-
-    @property
-    def market(self):
-        return self._b.market
-
-    @property
-    def state(self):
-        """The core state views (read-only use: leading axis E=1)."""
-        return self._b.state
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)

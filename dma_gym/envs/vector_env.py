@@ -4,12 +4,11 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from dma_gym.config import scenarios
-from dma_gym.envs.batch import Batch
+from dma_gym.envs.batch import Batch, BatchFacade
 
 
 def _rng(seed: int | None) -> np.random.Generator:
@@ -18,7 +17,7 @@ def _rng(seed: int | None) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
 
 
-class DMAUnwindVectorEnv(VectorEnv):
+class DMAUnwindVectorEnv(BatchFacade, VectorEnv):
     """``num_envs`` independent DMAUnwind-v0 episodes stepped by one batched core call.
 
     Same spaces, rewards, termination and info keys as :class:`DMAUnwindEnv` (see its spec
@@ -57,21 +56,12 @@ class DMAUnwindVectorEnv(VectorEnv):
         self.num_envs = b.n_envs
         self.metadata = {**type(self).metadata, "autoreset_mode": mode}
         self.autoreset_mode = mode
-        self.single_action_space = spaces.Box(-1.0, 1.0, (b.act_dim,), np.float32)
-        self.single_observation_space = spaces.Box(b.obs_low, b.obs_high, (b.obs_dim,), np.float32)
+        self.single_action_space, self.single_observation_space = b.single_spaces()
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self._rngs: list[np.random.Generator | None] = [None] * self.num_envs
         self._pending = np.zeros(self.num_envs, np.bool_)
         self._ones = np.ones(self.num_envs, np.bool_)
-
-    @property
-    def market(self):
-        return self._b.market
-
-    @property
-    def state(self):
-        return self._b.state
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict | None = None):
         E = self.num_envs
