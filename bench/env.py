@@ -123,7 +123,9 @@ def core_env_steps_per_s(n_envs: int, random_actions: bool = False) -> float:
     while elapsed < MIN_TIME or episode < 2:
         for e in range(n_envs):
             b.reset_env(e, np.random.default_rng([SEED, episode, e]))
-        z = np.ascontiguousarray(b.shocks.transpose(1, 0, 2))  # (steps, E, n_shocks)
+        z = np.zeros((m.steps, n_envs, m.n_shocks))  # (steps, E, n_shocks), drawn outside the timing
+        for e in range(n_envs):
+            m.draw_shock_block(np.random.default_rng([SEED, episode, e, 1]), z[:, e])
         buf, dims, step = b.buf, b.dims, m.step
         t0 = time.perf_counter()
         for k in range(m.steps):

@@ -44,7 +44,15 @@ class Market:
         self.n_actions = n_actions(self.base_dims)
         self.n_shocks = n_shocks(self.base_dims)
         u = self.universe
-        self._tier_idx = [np.flatnonzero(u.tier == t) for t in range(int(self.base_dims[D.T]))]
+        self._tier_size = np.bincount(u.tier, minlength=int(self.base_dims[D.T]))
+        self._tier_start = np.concatenate(([0], np.cumsum(self._tier_size)[:-1]))
+        if not self.is_ac:
+            if np.any(np.diff(u.tier) < 0):
+                raise RuntimeError("universe must be stored tier by tier")
+            self._dma_tier_w = np.asarray(config.dma_tier_weights)
+            self._dma_hedge_w = np.asarray(config.dma_hedge_weights)
+            cdf = np.cumsum(config.peer_rule_mix)
+            self._rule_cdf = cdf[:-1] / cdf[-1]  # searchsorted of a uniform gives the rule id
         # dealers' hedge at the start (index = 1, nothing knocked in): the same for every episode
         self._dealer_qty0 = np.array([
             sum(u.sb_notional[k, b] * snowball_delta_nb(1.0, u.sb_ki[k, b], u.sb_tenor[k, b], False)
@@ -257,34 +265,41 @@ class Market:
         s.nt_budget[e] = c.nt_budget
         # DMA books: equity shares, leverage, overlapping tilted baskets, proportional hedges
         A = c.n_managers
-        w_eq = 1.0 + 0.3 * rng.uniform(-1.0, 1.0, A)
+        per_mgr = rng.random((5, A))  # equity share, leverage, rule, trigger, spare
+        w_eq = 1.0 + 0.3 * (2.0 * per_mgr[0] - 1.0)
         equity = c.dma_equity * w_eq / w_eq.sum()
-        lev = c.leverage * (1.0 + c.leverage_dispersion * rng.uniform(-1.0, 1.0, A))
+        lev = c.leverage * (1.0 + c.leverage_dispersion * (2.0 * per_mgr[1] - 1.0))
         gross = lev * equity
-        # all managers' books per tier in one draw: each holds a random subset (at least one
-        # name) of the tier with float-cap x log-normal weights, so books overlap but differ
-        for t, idx in enumerate(self._tier_idx):
-            pick = rng.random((A, idx.size)) < c.dma_concentration
-            empty = ~pick.any(axis=1)
-            pick[empty, rng.integers(idx.size, size=int(empty.sum()))] = True
-            w = u.tier_w[idx] * np.exp(0.5 * rng.standard_normal((A, idx.size))) * pick
-            w /= w.sum(axis=1, keepdims=True)
-            s.hold[e][:, idx] = (gross * c.dma_tier_weights[t])[:, None] * w / u.price0[idx]
-        s.fut[e] = -(c.hedge_ratio * gross)[:, None] * np.asarray(c.dma_hedge_weights) / s.fut_price[e]
+        # every manager's whole book in one draw: in each tier a random subset of names (at least
+        # one) with float-cap x log-normal weights, so books overlap but differ. The universe is
+        # stored tier by tier, so reduceat over the tier starts gives per-tier sums.
+        starts, sizes = self._tier_start, self._tier_size
+        pick = rng.random((A, u.tier.size)) < c.dma_concentration
+        fallback = starts + (rng.random((A, starts.size)) * sizes).astype(np.int64)
+        empty = np.add.reduceat(pick, starts, axis=1) == 0
+        rows, tiers = np.nonzero(empty)
+        pick[rows, fallback[rows, tiers]] = True
+        w = u.tier_w * np.exp(0.5 * rng.standard_normal((A, u.tier.size))) * pick
+        w /= np.repeat(np.add.reduceat(w, starts, axis=1), sizes, axis=1)
+        s.hold[e] = gross[:, None] * self._dma_tier_w[u.tier] * w / u.price0
+        s.fut[e] = -(c.hedge_ratio * gross)[:, None] * self._dma_hedge_w / s.fut_price[e]
         s.cash[e] = equity - gross
         s.cash0[e] = s.cash[e]
         s.lev0[e] = lev
-        s.rule[e] = rng.choice(3, size=A, p=np.asarray(c.peer_rule_mix))
-        s.lev_max[e] = lev * rng.uniform(*c.peer_lev_trigger, A)
+        s.rule[e] = np.searchsorted(self._rule_cdf, per_mgr[2], side="right")
+        lo, hi = c.peer_lev_trigger
+        s.lev_max[e] = lev * (lo + (hi - lo) * per_mgr[3])
         s.controlled[e] = controlled
         accounts_nb(self.pf, u, s, e)
         s.equity0[e] = s.equity[e]
         s.gross0[e] = s.gross[e]
         s.call_deadline[e] = -1
 
-    def draw_episode_shocks(self, rng: np.random.Generator, out: np.ndarray) -> None:
-        """A whole episode's shocks into ``out`` (steps, n_shocks), drawn at reset so that stepping
-        costs no RNG calls and counterfactual runs with the same seed share the same noise."""
+    def draw_shock_block(self, rng: np.random.Generator, out: np.ndarray) -> None:
+        """Shocks for ``out.shape[0]`` consecutive steps into ``out`` (steps, n_shocks). Envs draw
+        one trading day at a time from their own generator, so runs with the same seed share the
+        same noise whatever the agents do (counterfactuals), and an episode that ends early does
+        not pay for shocks it never uses."""
         A = self.n_managers
         # float32 normals: twice as fast to draw, and shock precision is immaterial; the priority
         # uniforms stay float64 so clearing-order ties are practically impossible

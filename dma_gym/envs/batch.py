@@ -8,7 +8,7 @@ import numpy as np
 from gymnasium import spaces
 
 from dma_gym.config.params import AlmgrenChrissConfig, MarketConfig
-from dma_gym.core.layout import D, views
+from dma_gym.core.layout import D, P, views
 from dma_gym.core.observe import N_OBS, OBS_HIGH, OBS_LOW, observe_nb
 from dma_gym.market import TRADING_DAYS, Market
 
@@ -58,7 +58,9 @@ class Batch:
         self.obs_high = AC_OBS_HIGH if self.is_ac else OBS_HIGH
         self.actions = np.zeros((E, m.n_managers, m.n_actions))
         self.obs = np.zeros((E, M, self.obs_dim), np.float32)
-        self.shocks = np.zeros((E, m.steps, m.n_shocks))
+        self.spd = int(round(m.pf[P.STEPS_PER_DAY]))
+        self.shocks = np.zeros((E, self.spd, m.n_shocks))  # the current trading day's shocks
+        self.rngs: list[np.random.Generator | None] = [None] * E
         self.z = np.zeros((E, m.n_shocks))
         self.prev = np.zeros((E, M))  # log NAV (market) or cash (AC) at the previous step
         self.clipped = np.zeros((E, M), np.int64)
@@ -76,10 +78,12 @@ class Batch:
 
     # ---- episode control -----------------------------------------------------------------
     def reset_env(self, e: int, rng: np.random.Generator) -> None:
-        """Fresh episode in env ``e``: books and peer types, then the episode's shocks, from ``rng``."""
+        """Fresh episode in env ``e``: books and peer types, then the first day's shocks, from ``rng``
+        (which the env keeps drawing each new day's shocks from)."""
         m, s = self.market, self.state
         m.reset_env(s, e, rng, self.controlled)
-        m.draw_episode_shocks(rng, self.shocks[e])
+        self.rngs[e] = rng
+        m.draw_shock_block(rng, self.shocks[e])
         self.actions[e] = 0.0
         self.clipped[e] = 0
         if self.is_ac:
@@ -111,8 +115,12 @@ class Batch:
             np.clip(actions, -1.0, 1.0, out=self.actions[:, self._L, : self.act_dim])
         else:  # fancy indexing returns a copy: assign instead
             self.actions[:, self._L, : self.act_dim] = np.clip(actions, -1.0, 1.0)
-        k = np.minimum(s.step, self.market.steps - 1)
-        self.z[:] = self.shocks[self._rows, k]
+        sub = s.step % self.spd
+        # a new trading day: draw its shocks (day 0 was drawn at reset)
+        for e in np.flatnonzero((sub == 0) & (s.step > 0) & ~s.done):
+            if skip is None or not skip[e]:
+                self.market.draw_shock_block(self.rngs[e], self.shocks[e])
+        self.z[:] = self.shocks[self._rows, sub]
         if skip is not None and skip.any():
             was = s.done.copy()
             s.done[skip] = True
