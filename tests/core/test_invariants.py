@@ -51,6 +51,9 @@ class Checker:
     def before(self, s: State) -> None:
         self.hold0 = s.hold.copy()
         self.locked0 = s.locked.copy()
+        # the band in force while this step trades (a close resets lo/hi for the next day)
+        self.lo0 = s.lo.copy()
+        self.hi0 = s.hi.copy()
         if self.last_close is None:
             self.last_close = s.prev_close.copy()
 
@@ -114,10 +117,10 @@ class Checker:
         # ---- price bands -------------------------------------------------------------------
         lim = u.limit[None, :]
         if self.limits_on:
-            for name in ("price", "exec_price"):
+            for name, lo, hi in (("price", s.lo, s.hi), ("exec_price", self.lo0, self.hi0)):
                 p = getattr(s, name)
                 _fail(f"lo <= {name} <= hi", k,
-                      (p >= s.lo * (1 - BAND_TOL)) & (p <= s.hi * (1 + BAND_TOL)), **{name: p, "lo": s.lo, "hi": s.hi})
+                      (p >= lo * (1 - BAND_TOL)) & (p <= hi * (1 + BAND_TOL)), **{name: p, "lo": lo, "hi": hi})
         if closed.any():
             self.n_closes += 1
             _fail("locked resets to 0 at the close", k, s.locked == 0.0, locked=s.locked)

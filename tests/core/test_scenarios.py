@@ -4,7 +4,7 @@ import pytest
 
 from conftest import market
 
-SEEDS = 8
+SEEDS = 32  # per-seed outcomes are noisy (robust-yet-fragile); the bars are on means
 
 
 def _final_drawdowns(m, passive_dma: bool = False) -> np.ndarray:
