@@ -15,11 +15,6 @@ from dma_gym.market import TRADING_DAYS, Market
 AC_OBS_LOW = np.array([0.0, 0.0, -10.0], np.float32)
 AC_OBS_HIGH = np.array([2.0, 1.0, 10.0], np.float32)
 NAV_FLOOR = 1e-6  # log NAV is taken of max(NAV, this): a wiped-out book stays finite
-INFO_KEYS = (
-    "equity", "nav", "leverage", "margin_ratio", "margin_call", "forced_liquidation", "sold_value",
-    "unfilled_sell_value", "cut_value", "tier_drawdown", "basis_annualized", "limit_down_share",
-    "day", "step", "action_clipped",
-)
 
 
 class Batch:

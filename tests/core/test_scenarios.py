@@ -3,24 +3,14 @@ import numpy as np
 import pytest
 
 from conftest import market
+from training.demo import batch_drawdowns
 
 SEEDS = 32  # per-seed outcomes are noisy (robust-yet-fragile); the bars are on means
 
 
 def _final_drawdowns(m, passive_dma: bool = False) -> np.ndarray:
-    """(E, tiers) drawdown from start after a full episode, one env per seed (shared shocks)."""
-    buf, s, dims = m.allocate(SEEDS)
-    rngs = [np.random.default_rng(seed) for seed in range(SEEDS)]
-    ctrl = np.full(m.n_managers, passive_dma)
-    for e in range(SEEDS):
-        m.reset_env(s, e, rngs[e], ctrl)
-    z = np.zeros((SEEDS, m.n_shocks))
-    act = np.zeros((SEEDS, m.n_managers, m.n_actions))  # controlled managers with 0 = no trades
-    while not s.done.all():
-        for e in range(SEEDS):
-            m.draw_shocks(rngs[e], z[e])
-        m.step(buf, dims, act, z)
-    return 1.0 - s.tier_level.copy()
+    """(seeds, tiers) drawdown from start after a full episode, one env per seed (shared shocks)."""
+    return batch_drawdowns(m, SEEDS, passive_dma)[0]
 
 
 @pytest.fixture(scope="module")
