@@ -86,6 +86,20 @@ def observe_nb(pf, uf, ui, sf, si, sb, dims, managers, lo, hi, out):
     u = universe_views_nb(uf, ui, dims)[0]
     s = state_views_nb(sf, si, sb, dims)[0]
     E = s.price.shape[0]
+    N = s.price.shape[1]
+    T = s.tier_level.shape[1]
+    tier_adv = np.zeros(T)
+    for i in range(N):
+        tier_adv[u.tier[i]] += u.adv[i]
+    expo = np.zeros(T)
+    for e in range(E):
+        observe_env_nb(pf, u, s, e, managers, lo, hi, tier_adv, expo, out[e])
+
+
+@njit(cache=True)
+def observe_env_nb(pf, u, s, e, managers, lo, hi, tier_adv, expo, out):
+    """Fill ``out`` (M, N_OBS) for env ``e``; ``tier_adv`` (T,) is the universe's ADV per tier and
+    ``expo`` (T,) scratch space."""
     A = s.cash.shape[1]
     N = s.price.shape[1]
     K = s.fut.shape[2]
@@ -93,70 +107,65 @@ def observe_nb(pf, uf, ui, sf, si, sb, dims, managers, lo, hi, out):
     M = managers.shape[0]
     spd = int(pf[P.STEPS_PER_DAY])
     horizon = pf[P.STEPS] / spd
-    tier_adv = np.zeros(T)
-    for i in range(N):
-        tier_adv[u.tier[i]] += u.adv[i]
-    expo = np.zeros(T)
-    for e in range(E):
-        n_liq = 0.0
-        peer_sold = 0.0
-        peer_g0 = 0.0
-        for b in range(A):
-            if s.liquidated[e, b]:
-                n_liq += 1.0
-            peer_sold += s.sold_step[e, b]
-            peer_g0 += s.gross0[e, b]
-        for m in range(M):
-            a = managers[m]
-            o = out[e, m]
-            eq0 = s.equity0[e, a]
-            mr = s.margin_ratio[e, a]
-            _put(o, 0, s.equity[e, a] / eq0, lo, hi)
-            _put(o, 1, s.leverage[e, a] / 10.0, lo, hi)
-            _put(o, 2, mr, lo, hi)
-            _put(o, 3, mr - pf[P.M_WARN], lo, hi)
-            _put(o, 4, mr - pf[P.M_CALL], lo, hi)
-            _put(o, 5, mr - pf[P.M_LIQ], lo, hi)
-            _put(o, 6, 1.0 if s.call_active[e, a] else 0.0, lo, hi)
-            left = 1.0
-            if s.call_active[e, a]:
-                left = (s.call_deadline[e, a] - s.step[e]) / max(pf[P.CALL_STEPS], 1.0)
-            _put(o, 7, left, lo, hi)
-            _put(o, 8, 1.0 if s.warning[e, a] else 0.0, lo, hi)
-            for t in range(T):
-                expo[t] = 0.0
-            locked = 0.0
-            for i in range(N):
-                v = s.hold[e, a, i] * s.price[e, i]
-                expo[u.tier[i]] += v
-                locked += s.locked[e, a, i] * s.price[e, i]
-            for t in range(T):
-                _put(o, 9 + t, expo[t] / eq0, lo, hi)
-            for k in range(K):
-                _put(o, 14 + k, s.fut[e, a, k] * s.fut_price[e, k] / eq0, lo, hi)
-            _put(o, 17, s.cash[e, a] / eq0, lo, hi)
-            for k in range(K):
-                _put(o, 18 + k, basis_annualized_nb(s.basis[e, k], s.days_left[e, k]), lo, hi)
-            for t in range(T):
-                _put(o, 21 + t, 10.0 * (s.tier_level[e, t] / s.tier_prev_close[e, t] - 1.0), lo, hi)
-                _put(o, 26 + t, 1.0 - s.tier_level[e, t] / s.tier_peak[e, t], lo, hi)
-                _put(o, 31 + t, s.tier_value_day[e, t] / tier_adv[t], lo, hi)
-                _put(o, 37 + t, s.tier_ld_share[e, t], lo, hi)
-                _put(o, 42 + t, s.stress[e, t], lo, hi)
-                _put(o, 52 + t, s.tier_sell_flow[e, t], lo, hi)
-            _put(o, 36, s.ld_share[e], lo, hi)
-            quota = 1.0
-            if s.reg_active[e] and s.gross0[e, a] > 0.0:
-                quota = (pf[P.NET_SELL_CAP] * s.gross0[e, a] - s.day_net_sold[e, a]) / s.gross0[e, a]
-            _put(o, 47, quota, lo, hi)
-            _put(o, 48, 1.0 if s.reg_active[e] else 0.0, lo, hi)
-            _put(o, 49, 1.0 if s.halted[e] else 0.0, lo, hi)
-            _put(o, 50, (s.step[e] % spd) / spd, lo, hi)
-            _put(o, 51, s.day[e] / horizon, lo, hi)
-            own_liq = 1.0 if s.liquidated[e, a] else 0.0
-            _put(o, 57, (n_liq - own_liq) / max(A - 1, 1), lo, hi)
-            g0_peers = peer_g0 - s.gross0[e, a]
-            sold_peers = peer_sold - s.sold_step[e, a]
-            _put(o, 58, sold_peers / g0_peers if g0_peers > 0.0 else 0.0, lo, hi)
-            g = s.gross[e, a]
-            _put(o, 59, locked / g if g > 0.0 else 0.0, lo, hi)
+    n_liq = 0.0
+    peer_sold = 0.0
+    peer_g0 = 0.0
+    for b in range(A):
+        if s.liquidated[e, b]:
+            n_liq += 1.0
+        peer_sold += s.sold_step[e, b]
+        peer_g0 += s.gross0[e, b]
+    for m in range(M):
+        a = managers[m]
+        o = out[m]
+        eq0 = s.equity0[e, a]
+        mr = s.margin_ratio[e, a]
+        _put(o, 0, s.equity[e, a] / eq0, lo, hi)
+        _put(o, 1, s.leverage[e, a] / 10.0, lo, hi)
+        _put(o, 2, mr, lo, hi)
+        _put(o, 3, mr - pf[P.M_WARN], lo, hi)
+        _put(o, 4, mr - pf[P.M_CALL], lo, hi)
+        _put(o, 5, mr - pf[P.M_LIQ], lo, hi)
+        _put(o, 6, 1.0 if s.call_active[e, a] else 0.0, lo, hi)
+        left = 1.0
+        if s.call_active[e, a]:
+            left = (s.call_deadline[e, a] - s.step[e]) / max(pf[P.CALL_STEPS], 1.0)
+        _put(o, 7, left, lo, hi)
+        _put(o, 8, 1.0 if s.warning[e, a] else 0.0, lo, hi)
+        for t in range(T):
+            expo[t] = 0.0
+        locked = 0.0
+        for i in range(N):
+            v = s.hold[e, a, i] * s.price[e, i]
+            expo[u.tier[i]] += v
+            locked += s.locked[e, a, i] * s.price[e, i]
+        for t in range(T):
+            _put(o, 9 + t, expo[t] / eq0, lo, hi)
+        for k in range(K):
+            _put(o, 14 + k, s.fut[e, a, k] * s.fut_price[e, k] / eq0, lo, hi)
+        _put(o, 17, s.cash[e, a] / eq0, lo, hi)
+        for k in range(K):
+            _put(o, 18 + k, basis_annualized_nb(s.basis[e, k], s.days_left[e, k]), lo, hi)
+        for t in range(T):
+            _put(o, 21 + t, 10.0 * (s.tier_level[e, t] / s.tier_prev_close[e, t] - 1.0), lo, hi)
+            _put(o, 26 + t, 1.0 - s.tier_level[e, t] / s.tier_peak[e, t], lo, hi)
+            _put(o, 31 + t, s.tier_value_day[e, t] / tier_adv[t], lo, hi)
+            _put(o, 37 + t, s.tier_ld_share[e, t], lo, hi)
+            _put(o, 42 + t, s.stress[e, t], lo, hi)
+            _put(o, 52 + t, s.tier_sell_flow[e, t], lo, hi)
+        _put(o, 36, s.ld_share[e], lo, hi)
+        quota = 1.0
+        if s.reg_active[e] and s.gross0[e, a] > 0.0:
+            quota = (pf[P.NET_SELL_CAP] * s.gross0[e, a] - s.day_net_sold[e, a]) / s.gross0[e, a]
+        _put(o, 47, quota, lo, hi)
+        _put(o, 48, 1.0 if s.reg_active[e] else 0.0, lo, hi)
+        _put(o, 49, 1.0 if s.halted[e] else 0.0, lo, hi)
+        _put(o, 50, (s.step[e] % spd) / spd, lo, hi)
+        _put(o, 51, s.day[e] / horizon, lo, hi)
+        own_liq = 1.0 if s.liquidated[e, a] else 0.0
+        _put(o, 57, (n_liq - own_liq) / max(A - 1, 1), lo, hi)
+        g0_peers = peer_g0 - s.gross0[e, a]
+        sold_peers = peer_sold - s.sold_step[e, a]
+        _put(o, 58, sold_peers / g0_peers if g0_peers > 0.0 else 0.0, lo, hi)
+        g = s.gross[e, a]
+        _put(o, 59, locked / g if g > 0.0 else 0.0, lo, hi)

@@ -8,13 +8,16 @@ import numpy as np
 from gymnasium import spaces
 
 from dma_gym.config.params import AlmgrenChrissConfig, MarketConfig
+from dma_gym.core.facade_nb import INFO_KEYS, N_INFO_SCALARS, NAV_FLOOR, R, facade_step_nb, finish_nb, prepare_nb
 from dma_gym.core.layout import D, P, views
-from dma_gym.core.observe import N_OBS, OBS_HIGH, OBS_LOW, observe_nb
-from dma_gym.market import TRADING_DAYS, Market
+from dma_gym.core.observe import N_OBS, OBS_HIGH, OBS_LOW
+from dma_gym.market import PARALLEL_MIN_ENVS, Market
 
 AC_OBS_LOW = np.array([0.0, 0.0, -10.0], np.float32)
 AC_OBS_HIGH = np.array([2.0, 1.0, 10.0], np.float32)
-NAV_FLOOR = 1e-6  # log NAV is taken of max(NAV, this): a wiped-out book stays finite
+_ENV_KEYS = frozenset({"limit_down_share", "day", "step"})  # per env, not per learner
+_INFO_DTYPES = {"margin_call": np.bool_, "forced_liquidation": np.bool_, "day": np.int64, "step": np.int64,
+                "action_clipped": np.int64}
 
 
 class Batch:
@@ -59,22 +62,41 @@ class Batch:
         self.z = np.zeros((E, m.n_shocks))
         self.prev = np.zeros((E, M))  # log NAV (market) or cash (AC) at the previous step
         self.clipped = np.zeros((E, M), np.int64)
-        self._rows = np.arange(E)
+        self.rew = np.zeros((E, M))
+        self.term = np.zeros((E, M), np.bool_)
+        self.info = np.zeros((E, M, N_INFO_SCALARS + int(self.dims[D.T]) + int(self.dims[D.K])))
+        self.need_draw = np.zeros(E, np.bool_)
+        self.rows = np.zeros(E, np.bool_)
+        self._all = np.ones(E, np.bool_)
+        self._none = np.zeros(E, np.bool_)
+        self._act_shape = (E, M, self.act_dim)
+        self.rp = np.zeros(R.SIZE)
+        self.rp[R.TERM_ON_LIQ] = float(bool(getattr(config, "terminate_on_liquidation", False)) and not self.is_ac)
+        if self.is_ac:
+            c = config
+            self.rp[R.AC_S0] = c.initial_price
+            self.rp[R.AC_LAMBDA] = c.risk_aversion
+            self.rp[R.AC_OBS_SCALE] = c.sigma * math.sqrt(c.horizon_days) if c.sigma > 0 else 1.0
+        self._core = (m.pf, m.uf, m.ui, self.buf.sf, self.buf.si, self.buf.sb, self.dims)
 
     # ---- pickling: views are rebuilt so that they share memory with the buffers again ----
     def __getstate__(self) -> dict:
         d = self.__dict__.copy()
         d.pop("state")
+        d.pop("_core")  # tuple of references to arrays pickled anyway; rebuilt on unpickling
         return d
 
     def __setstate__(self, d: dict) -> None:
         self.__dict__.update(d)
         self.state = views(self.buf, self.dims)
+        m = self.market
+        self._core = (m.pf, m.uf, m.ui, self.buf.sf, self.buf.si, self.buf.sb, self.dims)
 
     # ---- episode control -----------------------------------------------------------------
     def reset_env(self, e: int, rng: np.random.Generator) -> None:
         """Fresh episode in env ``e``: books and peer types, then the first day's shocks, from ``rng``
-        (which the env keeps drawing each new day's shocks from)."""
+        (which the env keeps drawing each new day's shocks from). Call ``refresh`` afterwards for
+        the env's observation and info."""
         m, s = self.market, self.state
         m.reset_env(s, e, rng, self.controlled)
         self.rngs[e] = rng
@@ -86,6 +108,13 @@ class Batch:
         else:
             self.prev[e] = np.log(np.maximum(s.equity[e, self._L] / s.equity0[e, self._L], NAV_FLOOR))
 
+    def refresh(self, rows: np.ndarray | None = None) -> None:
+        """Recompute observations, termination flags and info for envs flagged in ``rows`` (E,)
+        bool (default: all), e.g. after ``reset_env``; their rewards become meaningless."""
+        r = self._all if rows is None else rows
+        finish_nb(*self._core, self.learners, self.rp, r, self.obs_low, self.obs_high, self.obs, self.prev,
+                  self.rew, self.term, self.info, self.clipped, self.need_draw)
+
     def validate(self, actions: Any, shape: tuple[int, ...]) -> np.ndarray:
         """(E, M, act_dim) float64 view/copy of ``actions``, which must have exactly ``shape`` (the
         facade's action-space shape); raises ValueError on a wrong shape or NaN/inf."""
@@ -95,106 +124,78 @@ class Batch:
             raise ValueError(f"action must be numeric, got {type(actions).__name__}: {exc}") from None
         if a.shape != shape:
             raise ValueError(f"action has shape {a.shape}, expected {shape}; state left unchanged")
-        a = a.reshape((self.n_envs, self.learners.size, self.act_dim))
+        a = np.ascontiguousarray(a.reshape(self._act_shape))
         if not math.isfinite(a.sum()) and not np.isfinite(a).all():
             bad = np.argwhere(~np.isfinite(a))[0].tolist()
             raise ValueError(f"action contains NaN or inf (first at index {bad}); state left unchanged")
         return a
 
     def step(self, actions: np.ndarray, skip: np.ndarray | None = None) -> None:
-        """One core call for all envs with validated ``actions`` (E, M, act_dim); envs flagged in
-        ``skip`` (E,) do not move (next-step autoreset)."""
-        s = self.state
-        self.clipped[:] = (np.abs(actions) > 1.0).sum(axis=2)
-        if isinstance(self._L, slice):
-            np.clip(actions, -1.0, 1.0, out=self.actions[:, self._L, : self.act_dim])
-        else:  # fancy indexing returns a copy: assign instead
-            self.actions[:, self._L, : self.act_dim] = np.clip(actions, -1.0, 1.0)
-        sub = s.step % self.spd
-        # a new trading day: draw its shocks (day 0 was drawn at reset)
-        for e in np.flatnonzero((sub == 0) & (s.step > 0) & ~s.done):
-            if skip is None or not skip[e]:
-                self.market.draw_shock_block(self.rngs[e], self.shocks[e])
-        self.z[:] = self.shocks[self._rows, sub]
-        if skip is not None and skip.any():
-            was = s.done.copy()
-            s.done[skip] = True
-            self.market.step(self.buf, self.dims, self.actions, self.z)
-            s.done[:] = was
+        """Step all envs with validated ``actions`` (E, M, act_dim); envs flagged in ``skip`` (E,)
+        bool do not move (next-step autoreset) and keep their outputs. Afterwards ``obs``, ``rew``,
+        ``term`` and ``info`` hold this step's outputs, and every env that went on into a new
+        trading day has drawn that day's shocks."""
+        sk = self._none if skip is None else skip
+        if self.n_envs < PARALLEL_MIN_ENVS:
+            n = facade_step_nb(*self._core, self.learners, self.rp, actions, self.actions, self.clipped,
+                               self.shocks, self.z, sk, self.rows, self.obs_low, self.obs_high, self.obs,
+                               self.prev, self.rew, self.term, self.info, self.need_draw)
         else:
-            self.market.step(self.buf, self.dims, self.actions, self.z)
+            s = self.state
+            prepare_nb(self.buf.sf, self.buf.si, self.buf.sb, self.dims, self.learners, actions, self.actions,
+                       self.clipped, self.shocks, self.z, sk)
+            if skip is not None and skip.any():
+                was = s.done.copy()
+                s.done[skip] = True
+                self.market.step(self.buf, self.dims, self.actions, self.z, parallel=True)
+                s.done[:] = was
+            else:
+                self.market.step(self.buf, self.dims, self.actions, self.z, parallel=True)
+            np.logical_not(sk, out=self.rows)
+            n = finish_nb(*self._core, self.learners, self.rp, self.rows, self.obs_low, self.obs_high, self.obs,
+                          self.prev, self.rew, self.term, self.info, self.clipped, self.need_draw)
+        if n:  # a new trading day: draw its shocks (day 0 was drawn at reset)
+            draw = self.market.draw_shock_block
+            if self.n_envs == 1:
+                draw(self.rngs[0], self.shocks[0])
+            else:
+                for e in np.flatnonzero(self.need_draw):
+                    draw(self.rngs[e], self.shocks[e])
 
-    # ---- outputs -------------------------------------------------------------------------
+    # ---- outputs (as of the last step or refresh) --------------------------------------------
     def observe(self) -> np.ndarray:
-        """(E, M, obs_dim) float32 observations (a view of an internal buffer)."""
-        m, s = self.market, self.state
-        if self.is_ac:
-            c = self.config
-            x = s.hold[:, 0, 0] / c.initial_shares
-            self.obs[:, 0, 0] = np.clip(x, 0.0, 2.0)
-            self.obs[:, 0, 1] = s.step / m.steps
-            scale = c.sigma * math.sqrt(c.horizon_days) if c.sigma > 0 else 1.0
-            self.obs[:, 0, 2] = np.clip((s.price[:, 0] - c.initial_price) / scale, -10.0, 10.0)
-            return self.obs
-        observe_nb(m.pf, m.uf, m.ui, self.buf.sf, self.buf.si, self.buf.sb, self.dims, self.learners,
-                   OBS_LOW, OBS_HIGH, self.obs)
+        """(E, M, obs_dim) float32 observations (the internal buffer)."""
         return self.obs
 
     def rewards(self) -> np.ndarray:
-        """(E, M) rewards since the last call; updates the reference values.
+        """(E, M) rewards of the last step (the internal buffer).
 
         Market: change of log NAV. Almgren-Chriss: minus the step's mean-variance shortfall,
         -(n_k (S_0 - S~_k) + lambda sigma^2 tau x_k^2) / (X S_0) x 100 (percent of initial value),
         whose expected sum is -(E[IS] + lambda Var[IS]) for any deterministic schedule."""
-        s = self.state
-        L = self._L
-        if self.is_ac:
-            c = self.config
-            cash = s.cash[:, 0]
-            n = s.fill[:, 0, 0] * -1.0
-            d_is = n * c.initial_price - (cash - self.prev[:, 0])
-            var = c.risk_aversion * c.sigma ** 2 * c.tau * s.hold[:, 0, 0] ** 2
-            self.prev[:, 0] = cash
-            r = -(d_is + var) / (c.initial_shares * c.initial_price) * 100.0
-            return r[:, None]
-        now = np.log(np.maximum(s.equity[:, L] / s.equity0[:, L], NAV_FLOOR))
-        r = now - self.prev
-        self.prev[:] = now
-        return r
+        return self.rew
 
     def terminated(self) -> np.ndarray:
-        """(E, M): the mandate's horizon is over, or the manager was force-liquidated."""
-        s = self.state
-        t = np.repeat(s.done[:, None], self.learners.size, axis=1)
-        if getattr(self.config, "terminate_on_liquidation", False) and not self.is_ac:
-            t |= s.liquidated[:, self._L]
-        return t
+        """(E, M) bool: the mandate's horizon is over, or the manager was force-liquidated (when
+        the config's ``terminate_on_liquidation`` is set)."""
+        return self.term
 
     def infos(self) -> dict[str, np.ndarray]:
-        """Per-env, per-learner diagnostics: arrays with leading axes (E, M) or (E,)."""
-        s, L = self.state, self._L
-        out = {
-            "equity": s.equity[:, L].copy(),
-            "nav": s.equity[:, L] / s.equity0[:, L],
-            "leverage": s.leverage[:, L].copy(),
-            "margin_ratio": s.margin_ratio[:, L].copy(),
-            "margin_call": s.call_active[:, L].copy(),
-            "forced_liquidation": s.liquidated[:, L].copy(),
-            "sold_value": s.sold_step[:, L].copy(),
-            "unfilled_sell_value": s.unfilled_step[:, L].copy(),
-            "cut_value": s.cut_step[:, L].copy(),
-            "tier_drawdown": 1.0 - s.tier_level,
-            "basis_annualized": s.basis * TRADING_DAYS / np.maximum(s.days_left, 1.0),
-            "limit_down_share": s.ld_share.copy(),
-            "day": s.day.copy(),
-            "step": s.step.copy(),
-            "action_clipped": self.clipped.copy(),
-        }
-        if self.is_ac:
-            c = self.config
-            # meaningful once the episode is over; facades expose it only then
-            out["implementation_shortfall"] = np.where(
-                s.done, c.initial_shares * c.initial_price - s.cash[:, 0], 0.0)
+        """Per-env, per-learner diagnostics (copies): arrays with leading axes (E, M) or (E,)."""
+        info = self.info
+        T = int(self.dims[D.T])
+        out: dict[str, np.ndarray] = {}
+        for j, k in enumerate(INFO_KEYS):
+            if k in _ENV_KEYS:
+                col = info[:, 0, j]
+            else:
+                col = info[:, :, j]
+            out[k] = col.astype(_INFO_DTYPES.get(k, np.float64))
+        out["tier_drawdown"] = info[:, 0, N_INFO_SCALARS: N_INFO_SCALARS + T].copy()
+        out["basis_annualized"] = info[:, 0, N_INFO_SCALARS + T:].copy()
+        shortfall = out.pop("implementation_shortfall")
+        if self.is_ac:  # meaningful once the episode is over; facades expose it only then
+            out["implementation_shortfall"] = shortfall[:, 0]
         return out
 
     def single_spaces(self) -> tuple[spaces.Box, spaces.Box]:

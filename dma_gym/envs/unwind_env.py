@@ -8,6 +8,8 @@ import numpy as np
 
 from dma_gym.config import scenarios
 from dma_gym.config.params import TIER_NAMES
+from dma_gym.core.facade_nb import N_INFO_SCALARS
+from dma_gym.core.layout import D
 from dma_gym.core.observe import OBS_FEATURES
 from dma_gym.envs.batch import Batch, BatchFacade
 from dma_gym.market import TRADING_DAYS
@@ -101,53 +103,51 @@ class DMAUnwindEnv(BatchFacade, gym.Env):
         self.config = scenarios.get(scenario, **overrides)
         self.render_mode = render_mode
         self._b = Batch(self.config, 1, learners=(0,))
+        self._n_tiers = int(self._b.dims[D.T])
         self.action_space, self.observation_space = self._b.single_spaces()
         self._history: list[dict[str, np.ndarray]] = []
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        self._b.reset_env(0, self.np_random)
+        b = self._b
+        b.reset_env(0, self.np_random)
+        b.refresh()
         self._history = []
-        obs = self._b.observe()[0, 0].copy()
-        info = self._info()
         self._record()
-        return obs, info
+        return b.obs[0, 0].copy(), self._info()
 
     def step(self, action):
-        a = self._b.validate(action, self.action_space.shape)  # raises before anything changes
-        self._b.step(a)
-        obs = self._b.observe()[0, 0].copy()
-        reward = float(self._b.rewards()[0, 0])
-        terminated = bool(self._b.terminated()[0, 0])
-        info = self._info()
+        b = self._b
+        b.step(b.validate(action, self.action_space.shape))  # validate raises before anything changes
         self._record()
-        return obs, reward, terminated, False, info
+        return b.obs[0, 0].copy(), float(b.rew[0, 0]), bool(b.term[0, 0]), False, self._info()
 
     def _info(self) -> dict[str, Any]:
-        # scalar reads of manager 0 in env 0 (the Batch's batched infos cost several times more)
+        # one row of the Batch's info table, read as Python scalars
         b = self._b
-        s = b.state
-        eq = float(s.equity[0, 0])
+        row = b.info[0, 0]
+        (equity, nav, leverage, margin_ratio, margin_call, liquidated, sold, unfilled, cut, ld, day, step,
+         clipped, shortfall) = row[:N_INFO_SCALARS].tolist()
+        T = self._n_tiers
         info: dict[str, Any] = {
-            "equity": eq,
-            "nav": eq / float(s.equity0[0, 0]),
-            "leverage": float(s.leverage[0, 0]),
-            "margin_ratio": float(s.margin_ratio[0, 0]),
-            "margin_call": bool(s.call_active[0, 0]),
-            "forced_liquidation": bool(s.liquidated[0, 0]),
-            "sold_value": float(s.sold_step[0, 0]),
-            "unfilled_sell_value": float(s.unfilled_step[0, 0]),
-            "cut_value": float(s.cut_step[0, 0]),
-            "tier_drawdown": 1.0 - s.tier_level[0],
-            "basis_annualized": s.basis[0] * TRADING_DAYS / np.maximum(s.days_left[0], 1.0),
-            "limit_down_share": float(s.ld_share[0]),
-            "day": int(s.day[0]),
-            "step": int(s.step[0]),
-            "action_clipped": int(b.clipped[0, 0]),
+            "equity": equity,
+            "nav": nav,
+            "leverage": leverage,
+            "margin_ratio": margin_ratio,
+            "margin_call": margin_call > 0.5,
+            "forced_liquidation": liquidated > 0.5,
+            "sold_value": sold,
+            "unfilled_sell_value": unfilled,
+            "cut_value": cut,
+            "tier_drawdown": row[N_INFO_SCALARS: N_INFO_SCALARS + T].copy(),
+            "basis_annualized": row[N_INFO_SCALARS + T:].copy(),
+            "limit_down_share": ld,
+            "day": int(day),
+            "step": int(step),
+            "action_clipped": int(clipped),
         }
-        if b.is_ac and s.done[0]:
-            c = self.config
-            info["implementation_shortfall"] = c.initial_shares * c.initial_price - float(s.cash[0, 0])
+        if b.is_ac and b.state.done[0]:
+            info["implementation_shortfall"] = shortfall
         return info
 
     # ---- rendering -------------------------------------------------------------------------

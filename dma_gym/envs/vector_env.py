@@ -77,49 +77,47 @@ class DMAUnwindVectorEnv(BatchFacade, VectorEnv):
             if sd is not None or self._rngs[e] is None:
                 self._rngs[e] = _rng(sd)
             self._b.reset_env(e, self._rngs[e])
+        self._b.refresh()
         self._pending[:] = False
-        return self._b.observe()[:, 0].copy(), self._infos(self._b.infos())
+        return self._b.obs[:, 0].copy(), self._infos(self._b.infos())
 
     def step(self, actions):
         b = self._b
         a = b.validate(actions, self.action_space.shape)  # raises before anything changes
-        skip = self._pending.copy()
         next_step = self.autoreset_mode == AutoresetMode.NEXT_STEP
-        b.step(a, skip=skip if next_step else None)
-        rewards = b.rewards()[:, 0].astype(np.float64)
-        terminated = b.terminated()[:, 0].copy()
+        skip = self._pending.copy() if next_step else None
+        b.step(a, skip=skip)
+        rewards = b.rew[:, 0].copy()
+        terminated = b.term[:, 0].copy()
         if self.max_episode_steps is None:
             truncated = np.zeros(self.num_envs, np.bool_)
         else:
             truncated = b.state.step >= self.max_episode_steps
-        raw = b.infos()
         if next_step:
-            for e in np.flatnonzero(skip):
-                b.reset_env(e, self._rngs[e])
             if skip.any():
+                for e in np.flatnonzero(skip):
+                    b.reset_env(e, self._rngs[e])
+                b.refresh(skip)
                 rewards[skip] = 0.0
                 terminated[skip] = False
                 truncated[skip] = False
-                raw = b.infos()
-            obs = b.observe()[:, 0].copy()
-            infos = self._infos(raw)
             self._pending[:] = terminated | truncated
-            return obs, rewards, terminated, truncated, infos
-        obs = b.observe()[:, 0].copy()
+            return b.obs[:, 0].copy(), rewards, terminated, truncated, self._infos(b.infos())
+        raw = b.infos()
         infos = self._infos(raw)
         done = terminated | truncated
         if done.any():
             final_info = self._infos(raw, mask=done)  # before the resets clear state.done
             final_obs = np.full(self.num_envs, None, dtype=object)
             for e in np.flatnonzero(done):
-                final_obs[e] = obs[e].copy()
+                final_obs[e] = b.obs[e, 0].copy()
                 b.reset_env(e, self._rngs[e])
+            b.refresh(done)
             infos["final_obs"] = final_obs
             infos["_final_obs"] = done.copy()
             infos["final_info"] = final_info
             infos["_final_info"] = done.copy()
-            obs = b.observe()[:, 0].copy()
-        return obs, rewards, terminated, truncated, infos
+        return b.obs[:, 0].copy(), rewards, terminated, truncated, infos
 
     def _infos(self, raw: dict[str, np.ndarray], mask: np.ndarray | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -1,0 +1,182 @@
+"""What every env facade needs around a core step, fused into single jitted calls.
+
+A facade step is: clip the learners' actions into the core's action buffer (counting clipped
+entries), pick each env's shocks for this step out of its trading-day block, step the core, then
+write observations, rewards, termination flags and the info table. As separate numpy calls this
+cost as much as the core step itself for one env; here it is one call (``facade_step_nb``) or, when
+the core step runs threaded, ``prepare_nb`` + the threaded core step + ``finish_nb``.
+
+Info table ``info`` (E, M, N_INFO) float64: columns ``INFO_KEYS``, then ``tier_drawdown`` (T
+columns), then ``basis_annualized`` (K columns). Facade parameters ``rp`` (R.SIZE,) float64.
+"""
+from __future__ import annotations
+
+import math
+from enum import IntEnum
+
+import numpy as np
+from numba import njit
+
+from dma_gym.core.futures_nb import basis_annualized_nb
+from dma_gym.core.layout import P, state_views_nb, universe_views_nb
+from dma_gym.core.observe import observe_env_nb
+from dma_gym.core.step import env_step_nb
+
+# scalar info columns, per learner (the env layer maps them to the DESIGN.md info keys)
+INFO_KEYS = ("equity", "nav", "leverage", "margin_ratio", "margin_call", "forced_liquidation",
+             "sold_value", "unfilled_sell_value", "cut_value", "limit_down_share", "day", "step",
+             "action_clipped", "implementation_shortfall")
+N_INFO_SCALARS = len(INFO_KEYS)
+NAV_FLOOR = 1e-6  # log NAV is taken of max(NAV, this): a wiped-out book stays finite
+
+
+class R(IntEnum):
+    """Indices into the facade parameter array ``rp``."""
+
+    TERM_ON_LIQ = 0  # forced liquidation terminates the learner's episode
+    AC_S0 = 1  # Almgren-Chriss: initial price
+    AC_LAMBDA = 2  # risk aversion (1/CNY)
+    AC_OBS_SCALE = 3  # price-deviation scale of the observation, sigma sqrt(T)
+    SIZE = 4
+
+
+@njit(cache=True)
+def log_nav_nb(equity, equity0):
+    """log(max(equity / equity0, NAV_FLOOR))."""
+    x = equity / equity0
+    return math.log(x if x > NAV_FLOOR else NAV_FLOOR)
+
+
+@njit(cache=True)
+def prepare_nb(sf, si, sb, dims, learners, act_in, act_buf, clipped, day_shocks, z, skip):
+    """Clip ``act_in`` (E, M, J) into ``act_buf`` (E, A, n_act) at the learners' rows, count the
+    clipped entries per learner into ``clipped`` (E, M) int64, and copy each env's shocks for this
+    step from ``day_shocks`` (E, steps_per_day, n_shocks) into ``z`` (E, n_shocks). Envs flagged
+    in ``skip`` (E,) bool, and envs whose episode is done, are left alone."""
+    s = state_views_nb(sf, si, sb, dims)[0]
+    E, M, J = act_in.shape
+    spd = day_shocks.shape[1]
+    for e in range(E):
+        if skip[e] or s.done[e]:
+            continue
+        for m in range(M):
+            a = learners[m]
+            n = 0
+            for j in range(J):
+                x = act_in[e, m, j]
+                if x > 1.0:
+                    x = 1.0
+                    n += 1
+                elif x < -1.0:
+                    x = -1.0
+                    n += 1
+                act_buf[e, a, j] = x
+            clipped[e, m] = n
+        z[e, :] = day_shocks[e, s.step[e] % spd]
+
+
+@njit(cache=True)
+def finish_nb(pf, uf, ui, sf, si, sb, dims, learners, rp, rows, lo, hi, obs, prev, rew, term, info,
+              clipped, need_draw):
+    """For envs flagged in ``rows`` (E,) bool: observations into ``obs`` (E, M, obs_dim) float32,
+    rewards since the last call into ``rew`` (E, M) (updating ``prev``), termination flags into
+    ``term`` (E, M) bool, the info table into ``info``, and ``need_draw`` (E,) bool: the env goes
+    on into a new trading day whose shocks the facade must draw (False for envs not in ``rows``).
+    Returns how many need a draw.
+
+    Market reward: change of log NAV. Almgren-Chriss reward: minus the step's mean-variance
+    shortfall, -(n_k (S_0 - S~_k) + lambda sigma^2 tau x_k^2) / (X S_0) x 100 (percent of initial
+    value), whose expected sum is -(E[IS] + lambda Var[IS]) for any deterministic schedule.
+    """
+    u = universe_views_nb(uf, ui, dims)[0]
+    s = state_views_nb(sf, si, sb, dims)[0]
+    E = s.price.shape[0]
+    M = learners.shape[0]
+    T = s.tier_level.shape[1]
+    K = s.index_level.shape[1]
+    N = s.price.shape[1]
+    spd = int(pf[P.STEPS_PER_DAY])
+    is_ac = pf[P.MODE] > 0.5
+    term_liq = rp[R.TERM_ON_LIQ] > 0.5
+    tier_adv = np.zeros(T)
+    for i in range(N):
+        tier_adv[u.tier[i]] += u.adv[i]
+    expo = np.zeros(T)
+    n_draw = 0
+    for e in range(E):
+        if not rows[e]:
+            need_draw[e] = False
+            continue
+        done = s.done[e]
+        need = (not done) and s.step[e] > 0 and s.step[e] % spd == 0
+        need_draw[e] = need
+        if need:
+            n_draw += 1
+        if is_ac:
+            _finish_ac_nb(pf, s, e, rp, obs, prev, rew, term, info)
+        else:
+            observe_env_nb(pf, u, s, e, learners, lo, hi, tier_adv, expo, obs[e])
+            for m in range(M):
+                a = learners[m]
+                now = log_nav_nb(s.equity[e, a], s.equity0[e, a])
+                rew[e, m] = now - prev[e, m]
+                prev[e, m] = now
+                term[e, m] = done or (term_liq and s.liquidated[e, a])
+                info[e, m, 13] = 0.0
+        for m in range(M):
+            a = learners[m]
+            r = info[e, m]
+            eq = s.equity[e, a]
+            r[0] = eq
+            r[1] = eq / s.equity0[e, a]
+            r[2] = s.leverage[e, a]
+            r[3] = s.margin_ratio[e, a]
+            r[4] = 1.0 if s.call_active[e, a] else 0.0
+            r[5] = 1.0 if s.liquidated[e, a] else 0.0
+            r[6] = s.sold_step[e, a]
+            r[7] = s.unfilled_step[e, a]
+            r[8] = s.cut_step[e, a]
+            r[9] = s.ld_share[e]
+            r[10] = s.day[e]
+            r[11] = s.step[e]
+            r[12] = clipped[e, m]
+            for t in range(T):
+                r[N_INFO_SCALARS + t] = 1.0 - s.tier_level[e, t]
+            for k in range(K):
+                r[N_INFO_SCALARS + T + k] = basis_annualized_nb(s.basis[e, k], s.days_left[e, k])
+    return n_draw
+
+
+@njit(cache=True)
+def _finish_ac_nb(pf, s, e, rp, obs, prev, rew, term, info):
+    x0 = pf[P.AC_X0]
+    s0 = rp[R.AC_S0]
+    cash = s.cash[e, 0]
+    x = s.hold[e, 0, 0]
+    n = -s.fill[e, 0, 0]
+    d_is = n * s0 - (cash - prev[e, 0])
+    var = rp[R.AC_LAMBDA] * pf[P.AC_SIGMA] ** 2 * pf[P.DT] * x * x
+    prev[e, 0] = cash
+    rew[e, 0] = -(d_is + var) / (x0 * s0) * 100.0
+    term[e, 0] = s.done[e]
+    o = obs[e, 0]
+    o[0] = min(max(x / x0, 0.0), 2.0)
+    o[1] = s.step[e] / pf[P.STEPS]
+    o[2] = min(max((s.price[e, 0] - s0) / rp[R.AC_OBS_SCALE], -10.0), 10.0)
+    info[e, 0, 13] = x0 * s0 - cash if s.done[e] else 0.0
+
+
+@njit(cache=True)
+def facade_step_nb(pf, uf, ui, sf, si, sb, dims, learners, rp, act_in, act_buf, clipped, day_shocks,
+                   z, skip, rows, lo, hi, obs, prev, rew, term, info, need_draw):
+    """``prepare_nb``, the serial core step of every env not skipped and not done, then
+    ``finish_nb`` for the envs not skipped (``rows`` receives ``~skip``). Returns ``finish_nb``'s
+    count of envs that need a new day's shocks."""
+    prepare_nb(sf, si, sb, dims, learners, act_in, act_buf, clipped, day_shocks, z, skip)
+    E = act_in.shape[0]
+    for e in range(E):
+        rows[e] = not skip[e]
+        if rows[e]:
+            env_step_nb(pf, uf, ui, sf, si, sb, dims, act_buf, z, e)
+    return finish_nb(pf, uf, ui, sf, si, sb, dims, learners, rp, rows, lo, hi, obs, prev, rew, term,
+                     info, clipped, need_draw)
