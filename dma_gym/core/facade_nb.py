@@ -20,7 +20,7 @@ from numba import njit
 from dma_gym.core.futures_nb import basis_annualized_nb
 from dma_gym.core.layout import P, state_views_nb, universe_views_nb
 from dma_gym.core.observe import observe_env_nb
-from dma_gym.core.step import env_step_nb
+from dma_gym.core.step import env_step_views_nb
 
 # scalar info columns, per learner (the env layer maps them to the DESIGN.md info keys)
 INFO_KEYS = ("equity", "nav", "leverage", "margin_ratio", "margin_call", "forced_liquidation",
@@ -53,7 +53,12 @@ def prepare_nb(sf, si, sb, dims, learners, act_in, act_buf, clipped, day_shocks,
     clipped entries per learner into ``clipped`` (E, M) int64, and copy each env's shocks for this
     step from ``day_shocks`` (E, steps_per_day, n_shocks) into ``z`` (E, n_shocks). Envs flagged
     in ``skip`` (E,) bool, and envs whose episode is done, are left alone."""
-    s = state_views_nb(sf, si, sb, dims)[0]
+    _prepare_views_nb(state_views_nb(sf, si, sb, dims)[0], learners, act_in, act_buf, clipped, day_shocks,
+                      z, skip)
+
+
+@njit(cache=True)
+def _prepare_views_nb(s, learners, act_in, act_buf, clipped, day_shocks, z, skip):
     E, M, J = act_in.shape
     spd = day_shocks.shape[1]
     for e in range(E):
@@ -88,8 +93,12 @@ def finish_nb(pf, uf, ui, sf, si, sb, dims, learners, rp, rows, lo, hi, obs, pre
     shortfall, -(n_k (S_0 - S~_k) + lambda sigma^2 tau x_k^2) / (X S_0) x 100 (percent of initial
     value), whose expected sum is -(E[IS] + lambda Var[IS]) for any deterministic schedule.
     """
-    u = universe_views_nb(uf, ui, dims)[0]
-    s = state_views_nb(sf, si, sb, dims)[0]
+    return _finish_views_nb(pf, universe_views_nb(uf, ui, dims)[0], state_views_nb(sf, si, sb, dims)[0],
+                            learners, rp, rows, lo, hi, obs, prev, rew, term, info, clipped, need_draw)
+
+
+@njit(cache=True)
+def _finish_views_nb(pf, u, s, learners, rp, rows, lo, hi, obs, prev, rew, term, info, clipped, need_draw):
     E = s.price.shape[0]
     M = learners.shape[0]
     T = s.tier_level.shape[1]
@@ -172,11 +181,13 @@ def facade_step_nb(pf, uf, ui, sf, si, sb, dims, learners, rp, act_in, act_buf, 
     """``prepare_nb``, the serial core step of every env not skipped and not done, then
     ``finish_nb`` for the envs not skipped (``rows`` receives ``~skip``). Returns ``finish_nb``'s
     count of envs that need a new day's shocks."""
-    prepare_nb(sf, si, sb, dims, learners, act_in, act_buf, clipped, day_shocks, z, skip)
+    u = universe_views_nb(uf, ui, dims)[0]
+    s = state_views_nb(sf, si, sb, dims)[0]
+    _prepare_views_nb(s, learners, act_in, act_buf, clipped, day_shocks, z, skip)
     E = act_in.shape[0]
     for e in range(E):
         rows[e] = not skip[e]
         if rows[e]:
-            env_step_nb(pf, uf, ui, sf, si, sb, dims, act_buf, z, e)
-    return finish_nb(pf, uf, ui, sf, si, sb, dims, learners, rp, rows, lo, hi, obs, prev, rew, term,
-                     info, clipped, need_draw)
+            env_step_views_nb(pf, u, s, e, act_buf, z)
+    return _finish_views_nb(pf, u, s, learners, rp, rows, lo, hi, obs, prev, rew, term, info, clipped,
+                            need_draw)

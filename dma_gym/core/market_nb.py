@@ -63,29 +63,6 @@ def exogenous_nb(pf, u, s, e, z):
 
 
 @njit(cache=True)
-def levels_nb(u, s, e):
-    """Tier and index levels (float-cap / index weighted price relatives) from current prices."""
-    T = s.tier_level.shape[1]
-    K = s.index_level.shape[1]
-    N = s.price.shape[1]
-    for t in range(T):
-        s.tier_level[e, t] = 0.0
-    for k in range(K):
-        s.index_level[e, k] = 0.0
-    for i in range(N):
-        rel = s.price[e, i] / u.price0[i]
-        s.tier_level[e, u.tier[i]] += u.tier_w[i] * rel
-        for k in range(K):
-            s.index_level[e, k] += u.index_w[k, i] * rel
-    for t in range(T):
-        if s.tier_level[e, t] > s.tier_peak[e, t]:
-            s.tier_peak[e, t] = s.tier_level[e, t]
-    for k in range(K):
-        if s.index_level[e, k] > s.index_peak[e, k]:
-            s.index_peak[e, k] = s.index_level[e, k]
-
-
-@njit(cache=True)
 def _power_nb(x, expo):
     """x**expo with an exact sqrt fast path for the square-root law (expo = 0.5)."""
     if expo == 0.5:
@@ -175,31 +152,6 @@ def clear_price_nb(pf, p0, lo, hi, v_sh, sig, buys, sells):
 
 
 @njit(cache=True)
-def update_limit_flags_nb(pf, u, s, e):
-    """Limit-down / limit-up flags and shares (overall and per tier) from current prices."""
-    N = s.price.shape[1]
-    T = s.tier_level.shape[1]
-    for t in range(T):
-        s.tier_ld_share[e, t] = 0.0
-    n_ld = 0
-    for i in range(N):
-        ld = pf[P.LIMITS_ON] > 0.5 and s.price[e, i] <= s.lo[e, i] * (1.0 + 1e-9)
-        lu = pf[P.LIMITS_ON] > 0.5 and s.price[e, i] >= s.hi[e, i] * (1.0 - 1e-9)
-        s.at_ld[e, i] = ld
-        s.at_lu[e, i] = lu
-        if ld:
-            n_ld += 1
-            s.tier_ld_share[e, u.tier[i]] += 1.0
-    counts = np.zeros(T)
-    for i in range(N):
-        counts[u.tier[i]] += 1.0
-    for t in range(T):
-        if counts[t] > 0:
-            s.tier_ld_share[e, t] /= counts[t]
-    s.ld_share[e] = n_ld / N
-
-
-@njit(cache=True)
 def liquidity_nb(pf, u, s, e):
     """Step 9: stress per tier moves toward a target set by drawdown, net selling, limit-downs and
     liquidity-provider losses (Brunnermeier-Pedersen loss spiral; Khandani-Lo MM withdrawal)."""
@@ -234,3 +186,42 @@ def set_bands_nb(pf, u, s, e):
         else:
             s.lo[e, i] = 0.0
             s.hi[e, i] = BIG
+
+
+@njit(cache=True)
+def levels_and_flags_nb(pf, u, s, e):
+    """``levels_nb`` and ``update_limit_flags_nb`` in one pass over the stocks."""
+    T = s.tier_level.shape[1]
+    K = s.index_level.shape[1]
+    N = s.price.shape[1]
+    limits = pf[P.LIMITS_ON] > 0.5
+    counts = np.zeros(T)
+    for t in range(T):
+        s.tier_level[e, t] = 0.0
+        s.tier_ld_share[e, t] = 0.0
+    for k in range(K):
+        s.index_level[e, k] = 0.0
+    n_ld = 0
+    for i in range(N):
+        p = s.price[e, i]
+        t = u.tier[i]
+        rel = p / u.price0[i]
+        s.tier_level[e, t] += u.tier_w[i] * rel
+        for k in range(K):
+            s.index_level[e, k] += u.index_w[k, i] * rel
+        ld = limits and p <= s.lo[e, i] * (1.0 + 1e-9)
+        s.at_ld[e, i] = ld
+        s.at_lu[e, i] = limits and p >= s.hi[e, i] * (1.0 - 1e-9)
+        counts[t] += 1.0
+        if ld:
+            n_ld += 1
+            s.tier_ld_share[e, t] += 1.0
+    for t in range(T):
+        if s.tier_level[e, t] > s.tier_peak[e, t]:
+            s.tier_peak[e, t] = s.tier_level[e, t]
+        if counts[t] > 0:
+            s.tier_ld_share[e, t] /= counts[t]
+    for k in range(K):
+        if s.index_level[e, k] > s.index_peak[e, k]:
+            s.index_peak[e, k] = s.index_level[e, k]
+    s.ld_share[e] = n_ld / N
