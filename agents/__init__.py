@@ -1,0 +1,52 @@
+"""Policies for DMAUnwind-v0: the SB3-style Policy protocol, rule baselines and closed forms.
+
+``agents.make("twap", env)`` builds a baseline for an env (gym env, vector env or SB3 VecEnv);
+``agents.names()`` lists them. Baselines are imported on first use, so importing ``agents`` loads
+neither numba nor torch.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from agents.base import Policy, RulePolicy, resolve_env
+
+# name -> "module:Class"; the rule of each is in its class docstring (agents/baselines.py)
+_REGISTRY: dict[str, str] = {
+    "hold": "agents.baselines:Hold",
+    "dump": "agents.baselines:Dump",
+    "twap": "agents.baselines:Twap",
+    "pov": "agents.baselines:Pov",
+    "almgren_chriss": "agents.baselines:AlmgrenChriss",
+    "margin_trigger": "agents.baselines:MarginTrigger",
+    "rotate_large": "agents.baselines:RotateLarge",
+    "deleverage_target": "agents.baselines:DeleverageTarget",
+}
+
+__all__ = ["Policy", "RulePolicy", "make", "names", "resolve_env"]
+
+
+def names() -> list[str]:
+    """The registered policy names."""
+    return sorted(_REGISTRY)
+
+
+def make(name: str, env: Any, **kwargs: Any) -> RulePolicy:
+    """The baseline ``name`` for ``env`` with keyword parameters ``kwargs``.
+
+    Args:
+        name: one of :func:`names`.
+        env: a ``gym.make("DMAUnwind-v0", ...)`` env (wrappers allowed), its vector env
+            (``gym.make_vec`` / ``DMAUnwindVectorEnv``) or ``dma_gym.adapters.sb3.make_sb3_vec_env``;
+            the scenario config and one env's spaces are read from it.
+        **kwargs: the policy's documented parameters.
+
+    Raises:
+        ValueError: unknown name (the message lists the known ones), an env that is not a
+            DMAUnwind env, an invalid parameter value (naming it) or a market-only policy in the
+            almgren_chriss scenario.
+    """
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ValueError(f"unknown policy {name!r}; known policies: {', '.join(names())}")
+    module, cls = _REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module), cls).from_env(env, **kwargs)
