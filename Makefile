@@ -16,7 +16,14 @@ setup: $(BIN)/python
 	$(BIN)/pip install -q -e ".[dev]"
 
 demo: setup
-	$(BIN)/python -m training.demo
+	$(BIN)/python -m training.demo --seeds 32
+	$(BIN)/python -m training.evaluate --scenario feb2024 --episodes 64 --seed 0 --out runs/demo
+
+evaluate: setup
+	$(BIN)/python -m training.evaluate --scenario feb2024 --episodes 64 --seed 0 --out runs/eval
+
+calibrate: setup
+	$(BIN)/python -m training.calibrate --scenario feb2024 --seeds 64
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -27,4 +34,4 @@ bench: setup
 bench-env: setup
 	$(BIN)/python bench/env.py
 
-.PHONY: setup demo test bench bench-env
+.PHONY: setup demo evaluate calibrate test bench bench-env

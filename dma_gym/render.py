@@ -59,8 +59,12 @@ def dashboard(history: list[dict[str, np.ndarray]], is_ac: bool = False, width: 
                 ax2.plot(steps, bs[:, k], label=name)
             ax3.plot(steps, [h["margin_ratio"][0] for h in history], color="k")
             last = history[-1]
-            ax4.bar(range(5), last["exposure"], tick_label=[t[:5] for t in TIER_NAMES])
-            ax4.bar(range(5, 8), last["futures"], tick_label=list(FUTURES_NAMES), color="tab:red")
+            ax4.bar(range(5), last["exposure"])
+            ax4.bar(range(5, 8), last["futures"], color="tab:red")
+            ax4.set_xticks(range(8), [t[:5] for t in TIER_NAMES] + list(FUTURES_NAMES))
+            ax4.axhline(0.0, color="grey", lw=0.6)
+        for ax in (ax1, ax2, ax3):
+            ax.set_xlabel("step", fontsize=7)
         ax1.set_title("tier index (start = 1)")
         ax1.legend(fontsize=6, loc="lower left")
         ax2.set_title("basis, annualised %")

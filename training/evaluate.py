@@ -1,0 +1,276 @@
+"""Evaluate policies on DMAUnwind-v0 over many seeded episodes, batched.
+
+    python -m training.evaluate --scenario feb2024 --policies hold,dump,twap --episodes 64 --seed 0 --out runs/eval
+
+Every policy plays the same episodes: episode j of every policy uses seed ``seed + j`` (same books,
+peer types and exogenous shocks), so differences between rows come from the policies. Episodes run
+``--num-envs`` at a time in one natively batched vector env. For each episode of the learner
+(manager 0) it records:
+
+* ``final_nav``: equity / initial equity when the episode ends (horizon or forced liquidation);
+* ``liquidated``: the broker force-liquidated the book;
+* ``shortfall_pct``: implementation shortfall in % of initial equity: the sum over fills of
+  (execution price - price before the step) x signed shares, plus fees: what trading cost against
+  the marks it traded from. In the ``almgren_chriss`` scenario it is the exact
+  X S_0 - sum n_k S~_k of the closed form, in % of X S_0;
+* ``completion``: value sold / value the manager (or the broker) tried to sell (NaN when it never
+  tried): what sell restrictions, T+1 and limit-down queues let through;
+* ``max_drawdown``: the largest fall of NAV from its running peak within the episode.
+
+Prints a table per policy (mean, std and 5% quantile of final NAV; liquidation rate; mean shortfall;
+mean completion; mean max drawdown) and writes into ``--out``: ``episodes.csv`` (one row per policy
+and episode), ``summary.csv`` (the table), ``nav_distribution.png`` (final NAV per policy) and
+``dashboard_<policy>.png`` (the first episode: tier prices, annualised basis, margin ratio and
+positions over time).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import agents
+import dma_gym
+from dma_gym.envs.vector_env import DMAUnwindVectorEnv
+
+METRICS = ("final_nav", "liquidated", "shortfall_pct", "completion", "max_drawdown")
+
+
+@dataclass
+class Args:
+    scenario: str = "feb2024"
+    """scenario name (dma_gym.scenarios.names())"""
+    policies: str = "hold,dump,twap,pov,almgren_chriss,margin_trigger,rotate_large,deleverage_target"
+    """comma-separated policy names (agents.names())"""
+    episodes: int = 64
+    """episodes per policy"""
+    seed: int = 0
+    """episode j uses seed seed + j"""
+    num_envs: int = 64
+    """episodes stepped together in one vector env"""
+    out: str = "runs/eval"
+    """output folder for CSV and PNG files ('' for none)"""
+    progress: bool = True
+    """progress bar on stderr"""
+
+
+@dataclass
+class PolicyResult:
+    """Per-episode metrics of one policy (arrays of length ``episodes``) and its first episode's
+    dashboard history."""
+
+    name: str
+    final_nav: np.ndarray
+    liquidated: np.ndarray
+    shortfall_pct: np.ndarray
+    completion: np.ndarray
+    max_drawdown: np.ndarray
+    steps: np.ndarray
+    history: list = field(default_factory=list)
+
+    def summary(self) -> dict[str, float]:
+        nav = self.final_nav
+        comp = self.completion[np.isfinite(self.completion)]
+        return {
+            "policy": self.name,
+            "episodes": int(nav.size),
+            "nav_mean": float(nav.mean()),
+            "nav_std": float(nav.std(ddof=1)) if nav.size > 1 else 0.0,
+            "nav_q05": float(np.quantile(nav, 0.05)),
+            "liquidated_pct": float(self.liquidated.mean() * 100.0),
+            "shortfall_pct": float(self.shortfall_pct.mean()),
+            "completion_pct": float(comp.mean() * 100.0) if comp.size else float("nan"),
+            "max_drawdown_pct": float(self.max_drawdown.mean() * 100.0),
+        }
+
+
+def _check(args: Args) -> list[str]:
+    if args.scenario not in dma_gym.scenarios.names():
+        raise ValueError(f"unknown scenario {args.scenario!r}; known: {', '.join(dma_gym.scenarios.names())}")
+    names = [p.strip() for p in args.policies.split(",") if p.strip()]
+    if not names:
+        raise ValueError("--policies is empty")
+    unknown = [p for p in names if p not in agents.names()]
+    if unknown:
+        raise ValueError(f"unknown policies {unknown}; known: {', '.join(agents.names())}")
+    for f in ("episodes", "num_envs"):
+        v = getattr(args, f)
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"--{f.replace('_', '-')}={v!r}: must be a positive int")
+    return names
+
+
+def run_policy(name: str, args: Args, bar=None) -> PolicyResult:
+    """Play ``args.episodes`` episodes of policy ``name``; returns its per-episode metrics."""
+    from dma_gym.render import snapshot
+
+    n_ep = args.episodes
+    out = {k: np.full(n_ep, np.nan) for k in METRICS}
+    steps = np.zeros(n_ep, np.int64)
+    history: list = []
+    E = min(args.num_envs, n_ep)
+    venv = DMAUnwindVectorEnv(num_envs=E, scenario=args.scenario)
+    policy = agents.make(name, venv)
+    b = venv._b
+    s = b.state
+    is_ac = b.is_ac
+    for start in range(0, n_ep, E):
+        n = min(E, n_ep - start)
+        obs, info = venv.reset(seed=[args.seed + start + i for i in range(E)])
+        active = np.zeros(E, bool)
+        active[:n] = True
+        peak = np.ones(E)
+        max_dd = np.zeros(E)
+        cost = np.zeros(E)
+        record = start == 0
+        if record:
+            history.append(snapshot(b, 0, 0))
+        while active.any():
+            action, _ = policy.predict(obs, deterministic=True)
+            p_pre = s.price.copy()
+            obs, _, term, trunc, info = venv.step(action)
+            # trading cost against the pre-step marks, learner = manager 0
+            cost += np.einsum("en,en->e", s.fill[:, 0, :], s.exec_price - p_pre)
+            nav = info["nav"]
+            np.maximum(peak, nav, out=peak)
+            np.maximum(max_dd, 1.0 - nav / peak, out=max_dd)
+            if record and active[0]:
+                history.append(snapshot(b, 0, 0))
+            for e in np.flatnonzero(active & (term | trunc)):
+                j = start + e
+                out["final_nav"][j] = nav[e]
+                out["liquidated"][j] = float(info["forced_liquidation"][e])
+                out["max_drawdown"][j] = max_dd[e]
+                steps[j] = int(info["step"][e])
+                if is_ac:
+                    c = venv.config
+                    out["shortfall_pct"][j] = info["implementation_shortfall"][e] / (c.initial_shares * c.initial_price) * 100
+                else:
+                    out["shortfall_pct"][j] = (cost[e] + s.cum_fee[e, 0]) / s.equity0[e, 0] * 100.0
+                intended = s.intended_cum[e, 0]
+                out["completion"][j] = s.sold_cum[e, 0] / intended if intended > 0.0 else np.nan
+                active[e] = False
+                if e == 0:
+                    record = False
+                if bar is not None:
+                    bar.update(1)
+    venv.close()
+    return PolicyResult(name, out["final_nav"], out["liquidated"].astype(bool), out["shortfall_pct"],
+                        out["completion"], out["max_drawdown"], steps, history)
+
+
+def evaluate(args: Args) -> list[PolicyResult]:
+    """Every policy of ``args.policies`` over the same seeded episodes."""
+    names = _check(args)
+    bar = None
+    if args.progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(names) * args.episodes, unit="ep", file=sys.stderr, dynamic_ncols=True)
+    results = []
+    for name in names:
+        if bar is not None:
+            bar.set_description(name)
+        results.append(run_policy(name, args, bar))
+    if bar is not None:
+        bar.close()
+    return results
+
+
+def format_table(results: list[PolicyResult], scenario: str, seed: int) -> str:
+    rows = [r.summary() for r in results]
+    n = rows[0]["episodes"] if rows else 0
+    head = (f"{'policy':<18} {'NAV mean':>8} {'NAV std':>8} {'NAV q05':>8} {'liquid.%':>8} "
+            f"{'shortf.%':>8} {'compl.%':>8} {'maxDD%':>7}")
+    lines = [f"scenario {scenario!r}, {n} episodes per policy (seeds {seed}..{seed + n - 1}); "
+             "final NAV = equity / initial equity", head, "-" * len(head)]
+    for r in rows:
+        comp = "-" if math.isnan(r["completion_pct"]) else f"{r['completion_pct']:8.1f}"
+        lines.append(f"{r['policy']:<18} {r['nav_mean']:8.4f} {r['nav_std']:8.4f} {r['nav_q05']:8.4f} "
+                     f"{r['liquidated_pct']:8.1f} {r['shortfall_pct']:8.3f} {comp:>8} {r['max_drawdown_pct']:7.2f}")
+    return "\n".join(lines)
+
+
+def write_outputs(results: list[PolicyResult], out: Path, is_ac: bool) -> list[Path]:
+    """CSV files and PNG plots into ``out``; returns the written paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    p = out / "episodes.csv"
+    with p.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["policy", "episode", *METRICS, "steps"])
+        for r in results:
+            for j in range(r.final_nav.size):
+                w.writerow([r.name, j, r.final_nav[j], int(r.liquidated[j]), r.shortfall_pct[j],
+                            r.completion[j], r.max_drawdown[j], int(r.steps[j])])
+    written.append(p)
+    p = out / "summary.csv"
+    with p.open("w", newline="") as f:
+        rows = [r.summary() for r in results]
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    written.append(p)
+
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(max(6.0, 1.1 * len(results) + 2), 4.2), dpi=100)
+    ax = fig.subplots()
+    ax.boxplot([r.final_nav for r in results], showmeans=True)
+    ax.set_xticks(range(1, len(results) + 1), [r.name for r in results], rotation=25, fontsize=8)
+    ax.set_ylabel("final NAV (equity / initial)")
+    ax.set_title("final NAV per policy (box: quartiles, triangle: mean)")
+    ax.axhline(1.0, color="grey", lw=0.7, ls=":")
+    fig.tight_layout()
+    p = out / "nav_distribution.png"
+    fig.savefig(p)
+    written.append(p)
+
+    from dma_gym.render import dashboard
+    for r in results:
+        frame = dashboard(r.history, is_ac)
+        fig = Figure(figsize=(frame.shape[1] / 100, frame.shape[0] / 100), dpi=100)
+        fig.figimage(frame)
+        p = out / f"dashboard_{r.name}.png"
+        fig.savefig(p)
+        written.append(p)
+    return written
+
+
+def main(args: Args) -> list[PolicyResult]:
+    t0 = time.perf_counter()
+    results = evaluate(args)
+    print(format_table(results, args.scenario, args.seed))
+    if args.out:
+        is_ac = args.scenario == "almgren_chriss"
+        for p in write_outputs(results, Path(args.out), is_ac):
+            print(f"wrote {p}")
+    print(f"(wall time {time.perf_counter() - t0:.1f}s)")
+    return results
+
+
+def parse(argv: list[str] | None = None) -> Args:
+    p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
+    for f, fld in Args.__dataclass_fields__.items():
+        flag = "--" + f.replace("_", "-")
+        if fld.type in ("bool", bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=fld.default)
+        else:
+            p.add_argument(flag, type=type(fld.default), default=fld.default)
+    ns = p.parse_args(argv)
+    return Args(**vars(ns))
+
+
+if __name__ == "__main__":
+    try:
+        main(parse())
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
