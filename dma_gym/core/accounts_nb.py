@@ -303,11 +303,22 @@ def sequential_fills_nb(order, fill, priority, i, capacity, side, bg):
 
 @njit(cache=True)
 def apply_fills_nb(pf, s, e):
-    """Cash, holdings, T+1 locks, fees and reports once fills are known."""
+    """Cash, holdings, T+1 locks, fees and reports once fills are known. Per-manager totals are
+    accumulated in locals (stores to the state arrays would otherwise be re-done per stock) in the
+    same order as stock by stock, so the result is bit-identical."""
     A = s.cash.shape[1]
     N = s.price.shape[1]
     fee = pf[P.FEE]
     for a in range(A):
+        cash = s.cash[e, a]
+        cum_fee = s.cum_fee[e, a]
+        cum_buy = s.cum_buy[e, a]
+        bought = s.bought_step[e, a]
+        net_sold = s.day_net_sold[e, a]
+        cum_sell = s.cum_sell[e, a]
+        sold = s.sold_step[e, a]
+        sold_cum = s.sold_cum[e, a]
+        unfilled = s.unfilled_step[e, a]
         for i in range(N):
             o = s.order[e, a, i]
             if o == 0.0:
@@ -315,23 +326,31 @@ def apply_fills_nb(pf, s, e):
             px = s.exec_price[e, i]
             f = s.fill[e, a, i]
             val = abs(f) * px
-            s.cash[e, a] -= f * px + fee * val
-            s.cum_fee[e, a] += fee * val
-            s.hold[e, a, i] += f
-            if s.hold[e, a, i] < 0.0:
-                s.hold[e, a, i] = 0.0
+            cash -= f * px + fee * val
+            cum_fee += fee * val
+            h = s.hold[e, a, i] + f
+            s.hold[e, a, i] = 0.0 if h < 0.0 else h
             if f > 0.0:
                 s.locked[e, a, i] += f
-                s.cum_buy[e, a] += val
-                s.bought_step[e, a] += val
-                s.day_net_sold[e, a] -= val
+                cum_buy += val
+                bought += val
+                net_sold -= val
             elif f < 0.0:
-                s.cum_sell[e, a] += val
-                s.sold_step[e, a] += val
-                s.sold_cum[e, a] += val
-                s.day_net_sold[e, a] += val
+                cum_sell += val
+                sold += val
+                sold_cum += val
+                net_sold += val
             if o < 0.0:
-                s.unfilled_step[e, a] += (f - o) * px
+                unfilled += (f - o) * px
+        s.cash[e, a] = cash
+        s.cum_fee[e, a] = cum_fee
+        s.cum_buy[e, a] = cum_buy
+        s.bought_step[e, a] = bought
+        s.day_net_sold[e, a] = net_sold
+        s.cum_sell[e, a] = cum_sell
+        s.sold_step[e, a] = sold
+        s.sold_cum[e, a] = sold_cum
+        s.unfilled_step[e, a] = unfilled
 
 
 @njit(cache=True)
