@@ -2,6 +2,7 @@
 index-enhanced funds (their orders this step and what happens when they fill)."""
 import math
 
+import numpy as np
 from numba import njit
 
 from dma_gym.core.futures_nb import basis_annualized_nb
@@ -86,7 +87,9 @@ def background_orders_nb(pf, u, s, e, z):
             x = -3.0
         lp = pf[P.LP_STRENGTH] * (1.0 - st) * v_sh * dt * x
         nt = nt_spend * u.nt_w[i] / p
-        fund = min(s.bg_pending[e, i], pf[P.BG_PART] * v_sh * dt)
+        # fire sellers size their orders on normal ADV, so in a liquidity drought their
+        # selling becomes a larger share of what actually trades (Coval-Stafford fire sales)
+        fund = min(s.bg_pending[e, i], pf[P.BG_PART] * (u.adv[i] / p) * dt)
         s.lp_order[e, i] = lp
         s.nt_order[e, i] = nt
         s.fund_order[e, i] = fund
@@ -115,22 +118,19 @@ def background_fills_nb(s, e, fb, fs):
 @njit(cache=True)
 def overlay_flow_nb(pf, u, s, e):
     """Funds that cannot get their stock sales filled (limit-down queues, participation caps)
-    short IC/IM against the stuck value instead and cover as it clears (seed articles: "sold
-    CSI 2000, then CSI 1000, then shorted IM")."""
+    short index futures against the stuck value instead and cover as it clears (seed 000: "sold
+    CSI 2000, then CSI 1000, then shorted IM"). Each stuck name is hedged with the future of the
+    nearest index: IF for CSI300 names, IC for CSI500, IM for CSI1000 and everything smaller.
+    These are hedges of long books, not the speculative shorts that futures restrictions target."""
     K = s.index_level.shape[1]
     N = s.price.shape[1]
     if pf[P.OVERLAY] <= 0.0:
         return
-    stuck = 0.0
+    stuck = np.zeros(K)
     for i in range(N):
-        stuck += s.bg_pending[e, i] * s.price[e, i]
-    wsum = 0.0
+        k = min(u.tier[i], K - 1)
+        stuck[k] += s.bg_pending[e, i] * s.price[e, i]
     for k in range(K):
-        wsum -= u.nf_hedge[k]
-    if wsum <= 0.0:
-        return
-    for k in range(K):
-        target = pf[P.OVERLAY] * stuck * (-u.nf_hedge[k] / wsum) / s.fut_price[e, k]
-        target = -target
+        target = -(pf[P.OVERLAY] * stuck[k] / s.fut_price[e, k])
         s.fut_flow[e, k] += (target - s.ov_qty[e, k]) * s.fut_price[e, k]
         s.ov_qty[e, k] = target

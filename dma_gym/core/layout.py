@@ -106,7 +106,7 @@ class P(IntEnum):
     AC_ETA = 72
     AC_GAMMA = 73
     AC_X0 = 74  # initial shares
-    OVERLAY = 75  # share of funds' stuck (unfilled) sell value hedged with IC/IM shorts
+    OVERLAY = 75  # share of funds' stuck (unfilled) sell value hedged with index-future shorts
     SIZE = 76
 
 

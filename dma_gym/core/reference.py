@@ -278,7 +278,7 @@ def _background_orders(pf, u, s, e: int, z: np.ndarray) -> None:
     x = np.clip(-s.transient[e] / u.sigma, -3.0, 3.0)
     lp = pf[P.LP_STRENGTH] * (1.0 - st) * v_sh * dt * x
     nt = nt_spend * u.nt_w / p
-    fund = np.minimum(s.bg_pending[e], pf[P.BG_PART] * v_sh * dt)
+    fund = np.minimum(s.bg_pending[e], pf[P.BG_PART] * (u.adv / p) * dt)
     s.lp_order[e] = lp
     s.nt_order[e] = nt
     s.fund_order[e] = fund
@@ -672,14 +672,15 @@ def _dealer_flow(pf, u, s, e: int) -> None:
 
 
 def _overlay_flow(pf, u, s, e: int) -> None:
-    """Funds short IC/IM against the value of their stuck sell orders."""
+    """Funds short the nearest index future (IF / IC / IM for CSI1000 and smaller) against the
+    value of their stuck sell orders."""
     if pf[P.OVERLAY] <= 0.0:
         return
-    stuck = _seqsum(s.bg_pending[e] * s.price[e])
-    wsum = _seqsum(-u.nf_hedge)
-    if wsum <= 0.0:
-        return
-    target = -(pf[P.OVERLAY] * stuck * (-u.nf_hedge / wsum) / s.fut_price[e])
+    K = s.ov_qty.shape[1]
+    contract = np.minimum(u.tier, K - 1)
+    value = s.bg_pending[e] * s.price[e]
+    stuck = np.array([_seqsum(np.where(contract == k, value, 0.0)) for k in range(K)])
+    target = -(pf[P.OVERLAY] * stuck / s.fut_price[e])
     s.fut_flow[e] = s.fut_flow[e] + (target - s.ov_qty[e]) * s.fut_price[e]
     s.ov_qty[e] = target
 
