@@ -108,8 +108,9 @@ class MarketConfig:
     # ---- impact and clearing (MODELS §1.1-1.3, §5.1) -------------------------------------
     impact_exponent: float = _p(0.5, 0.3, 1.0, "square-root law exponent delta (China ~0.7)")
     impact_prefactor: float = _p(0.7, 0.0, 5.0, "Y in Y*sigma*(Q/V)^delta (0.5-1, [M])")
-    permanent_impact: float = _p(0.3, 0.0, 5.0, "linear permanent impact, sigma per ADV")
-    transient_impact: float = _p(0.3, 0.0, 5.0, "linear transient impact, sigma per ADV")
+    # the permanent part is ~2/3 of the peak impact after a metaorder (MODELS §1.2, §5 table [M])
+    permanent_impact: float = _p(0.4, 0.0, 5.0, "linear permanent impact, sigma per ADV")
+    transient_impact: float = _p(0.2, 0.0, 5.0, "linear transient impact, sigma per ADV")
     transient_half_life: float = _p(0.7, 0.01, 100.0, "transient impact half-life, days")
     fee_rate: float = _p(0.0005, 0.0, 0.05, "fees + half-spread per CNY traded")
     limit_depth: float = _p(0.03, 0.0, 1.0, "ADV share/day that trades at a locked limit")
@@ -125,7 +126,8 @@ class MarketConfig:
     stress_half_life: float = _p(0.5, 0.01, 100.0, "stress adjustment half-life, days")
     depth_drop: float = _p(0.8, 0.0, 0.99, "ADV multiplier is 1 - depth_drop*stress")
     vol_rise: float = _p(1.0, 0.0, 10.0, "vol multiplier is 1 + vol_rise*stress")
-    margin_vol_sensitivity: float = _p(0.5, 0.0, 10.0, "margin multiplier 1 + this*stress")
+    # brokers raise DMA margins with volatility (Brunnermeier-Pedersen, MODELS §2.5); private terms
+    margin_vol_sensitivity: float = _p(0.2, 0.0, 10.0, "margin multiplier 1 + this*stress")
 
     # ---- futures and basis (MODELS §4.2, §4.4, §5.4) -------------------------------------
     futures_on: bool = _p(True, doc="basis dynamics on/off (off: futures = index)")
@@ -133,7 +135,9 @@ class MarketConfig:
     normal_basis_ann: tuple = _p((-0.02, -0.12, -0.13), -1.0, 1.0, "IF/IC/IM, annualised")
     basis_half_life: float = _p(1.0, 0.01, 100.0, "mean reversion half-life, days (5->8 Feb ~0.7)")
     basis_vol: float = _p(0.001, 0.0, 0.1, "basis noise per sqrt(day), fraction")
-    futures_depth: tuple = _p((60.0, 20.0, 15.0), 0.1, 1e5, "CNY bn of net flow per 1% basis")
+    # IM (listed Jul 2022, MODELS §4.2) is the thinnest contract; 5 Feb: IM2403 fell 9.1% vs the
+    # index's 5.9% under short pressure (MODELS §4.4) [M]
+    futures_depth: tuple = _p((60.0, 17.0, 9.0), 0.1, 1e5, "CNY bn of net flow per 1% basis")
     days_to_expiry: tuple = _p((52.0, 52.0, 52.0), 1.0, 500.0, "front quarter days left")
     futures_limit: float = _p(0.10, 0.01, 1.0, "futures daily limit (MODELS §4.2 [V])")
     futures_margin: float = _p(0.12, 0.0, 1.0, "margin on the unhedged delta")
@@ -158,9 +162,11 @@ class MarketConfig:
     dma_hedge_weights: tuple = _p((0.0, 0.4, 0.6), 0.0, 1.0, "short book by IF/IC/IM")
     dma_concentration: float = _p(0.6, 0.05, 1.0, "share of a tier's names each book holds")
     financing_rate: float = _p(0.045, 0.0, 0.5, "annual broker financing on borrowed cash")
-    margin_warning: float = _p(1.0, 0.0, 10.0, "margin ratio warning line")
-    margin_call: float = _p(0.85, 0.0, 10.0, "margin ratio call line")
-    margin_liquidation: float = _p(0.6, 0.0, 10.0, "margin ratio forced-liquidation line")
+    # DMA swap margin ladders are private broker terms (MODELS §4.3, §7 [M]); books start ~8%
+    # above the required margin, the warning line 10% below it, close-out at half of it
+    margin_warning: float = _p(0.9, 0.0, 10.0, "margin ratio warning line")
+    margin_call: float = _p(0.75, 0.0, 10.0, "margin ratio call line")
+    margin_liquidation: float = _p(0.5, 0.0, 10.0, "margin ratio forced-liquidation line")
     call_deadline_days: float = _p(1.0, 0.0, 20.0, "days to cure a call before liquidation")
     leverage_cap: float = _p(6.0, 1.0, 20.0, "gross leverage cap on new buying")
     scale_freeze: bool = _p(False, doc="no new gross exposure (Nov-2023 DMA notional cap)")
@@ -195,16 +201,25 @@ class MarketConfig:
     noise_flow: float = _p(0.05, 0.0, 10.0, "noise flow, ADV share per sqrt(day)")
     lp_strength: float = _p(0.4, 0.0, 10.0, "liquidity-provider buying per sigma of transient")
     lp_capital: float = _p(200.0, 0.01, 1e6, "LP capital, CNY bn (losses feed stress)")
-    neutral_aum: float = _p(150.0, 0.0, 1e5, "unlevered neutral funds, CNY bn")
-    neutral_threshold: tuple = _p((0.15, 0.45), 0.0, 5.0, "annualised discount that makes exit")
+    # neutral ("平层中性") products ~CNY 200bn at the start of 2024 (seed 000); they quit as the
+    # hedge's annualised discount passes 24-45%: they "could not bear" the 40-50% (seed 001)
+    neutral_aum: float = _p(200.0, 0.0, 1e5, "unlevered neutral funds, CNY bn")
+    neutral_threshold: tuple = _p((0.24, 0.45), 0.0, 5.0, "annualised discount that makes exit")
     neutral_speed: float = _p(0.2, 0.0, 10.0, "exit share per day when over threshold")
-    enhanced_aum: float = _p(600.0, 0.0, 1e5, "index-enhanced long-only funds, CNY bn")
-    enhanced_threshold: tuple = _p((0.05, 0.20), 0.0, 1.0, "drawdown range that makes redemptions")
-    enhanced_speed: float = _p(0.1, 0.0, 10.0, "redemption share per day per unit excess loss")
+    # quant long-only ("量化多头") CNY 1.5-2tn (seed 000); CSI500-enhanced products lagged their
+    # index by 12 pp in two weeks and FOFs redeemed (MODELS §4.4; seed 000): cohorts start
+    # redeeming at a 5-11% loss of their book [M]
+    enhanced_aum: float = _p(1800.0, 0.0, 1e5, "index-enhanced long-only funds, CNY bn")
+    enhanced_threshold: tuple = _p((0.05, 0.11), 0.0, 1.0, "drawdown range that makes redemptions")
+    enhanced_speed: float = _p(0.25, 0.0, 10.0, "redemption share per day per unit excess loss")
     neutral_tier_weights: tuple = _p((0.05, 0.2, 0.3, 0.25, 0.2), 0.0, 1.0, "neutral long book")
-    enhanced_tier_weights: tuple = _p((0.05, 0.4, 0.35, 0.15, 0.05), 0.0, 1.0, "enhanced book")
-    enhanced_overlay: float = _p(0.5, 0.0, 2.0, "share of funds' stuck sells hedged with IC/IM shorts")
-    background_participation: float = _p(0.15, 0.0, 10.0, "funds' max sell, share of ADV/day")
+    # quant long-only books moved down from CSI500 to CSI1000/2000 and micro-caps (seed 003;
+    # MODELS §4.6: <CNY 5bn stocks 34% of quant holdings)
+    enhanced_tier_weights: tuple = _p((0.05, 0.35, 0.35, 0.17, 0.08), 0.0, 1.0, "enhanced book")
+    # "could not sell micro-caps, sold CSI 2000, then CSI 1000, then shorted IM" (seed 000)
+    enhanced_overlay: float = _p(0.9, 0.0, 2.0, "share of funds' stuck sells hedged with futures shorts")
+    # fire sellers work orders on normal ADV whatever the day's depth (Coval-Stafford) [M]
+    background_participation: float = _p(0.2, 0.0, 10.0, "funds' max sell, share of normal ADV/day")
     cohorts: int = _p(5, 1, 64, "threshold cohorts for neutral and enhanced funds")
 
     # ---- termination ---------------------------------------------------------------------
