@@ -440,7 +440,7 @@ def format_report(res: dict) -> str:
                 f"{'liquidated%':>11}")
         lines += [head, "-" * len(head)]
         for key, a in res["ablations"].items():
-            lines.append(f"{a['label']:36} {a['micro_dd'] * 100:7.1f} {a['micro_dd_cut'] * 100:6.1f} "
+            lines.append(f"{a['label']:36} {a['micro_dd'] * 100:7.1f} {_fmt(a['micro_dd_cut'], '%'):>6} "
                          f"{a['csi1000_dd'] * 100:8.1f} {a['ld_worst'] * 100:8.1f} {a['im_peak'] * 100:8.1f} "
                          f"{a['liquidated'] * 100:11.1f}")
     if res["bars"]:
