@@ -4,9 +4,10 @@ Prints, on the feb2024 scenario:
   * microseconds per step of ``gym.make("DMAUnwind-v0")`` and of ``gym.make("CartPole-v1")``
     (default wrappers, random actions pre-drawn from the action space outside the timing, reset
     on episode end inside it) and their ratio;
-  * vector env (``vector_entry_point``, next-step autoreset) env-steps/s at 1, 16, 64, 256 envs,
-    and the bare core (``Market.step`` on a Batch's buffers, zero actions, whole episodes from
-    fresh resets that are not timed) at 64 envs;
+  * vector env (``vector_entry_point``, next-step autoreset, random actions) env-steps/s at 1,
+    16, 64, 256 envs, and the bare core (``Market.step`` on a Batch's buffers, whole episodes from
+    fresh resets that are not timed) at 64 envs, with random learner actions (the like-for-like
+    workload the bar compares with) and with zero actions;
   * SB3 PPO training env-steps/s on ``make_sb3_vec_env(8)`` vs CartPole-v1 in a ``DummyVecEnv``
     of 8, same PPO settings, after a warm-up ``learn``;
   * peak memory of a 256-env vector env through reset + 100 steps (tracemalloc and RSS, in a
@@ -261,8 +262,10 @@ def main() -> None:
     core64_rand = core_env_steps_per_s(64, random_actions=True)
     _row("bare core Market.step, 64 envs, zero actions", f"{core64:9,.0f} env-steps/s")
     _row("bare core Market.step, 64 envs, random learner actions", f"{core64_rand:9,.0f} env-steps/s")
-    _row("vector64 / core64 (zero actions)", f"{vec[64] / core64:9.0%}  (vs random-action core: "
-         f"{vec[64] / core64_rand:.0%}; without the autoreset time: {vec[64] / (1 - vec_rs[64]) / core64:.0%})")
+    # the vector env is driven with random actions, so the like-for-like core runs random learner
+    # actions too (trading costs core time: zero actions are the cheaper, unlike workload)
+    _row("vector64 / core64, both random learner actions", f"{vec[64] / core64_rand:9.0%}  (vs the zero-action "
+         f"core: {vec[64] / core64:.0%}; without the autoreset time: {vec[64] / (1 - vec_rs[64]) / core64_rand:.0%})")
     _row("vector64 / single env (gym.make)", f"{vec[64] / single_sps:9.2f} x  (single: {single_sps:,.0f} steps/s)")
 
     print(f"SB3 PPO training (MlpPolicy, {PPO_ENVS} envs, n_steps=256, batch_size=256, n_epochs=1, cpu; "
@@ -297,7 +300,8 @@ def main() -> None:
     results = [
         _bar(dma_us <= 5 * cp_us, f"single step <= 5x CartPole: {dma_us / cp_us:.1f}x"),
         _bar(vec[64] >= 3 * single_sps, f"vector64 >= 3x single env: {vec[64] / single_sps:.2f}x"),
-        _bar(vec[64] >= 0.8 * core64, f"vector64 >= 80% of core at E=64: {vec[64] / core64:.0%}"),
+        _bar(vec[64] >= 0.8 * core64_rand, f"vector64 >= 80% of core at E=64 (same random actions): "
+                                            f"{vec[64] / core64_rand:.0%}"),
         _bar(ppo_dma >= 0.8 * ppo_cp, f"SB3 PPO >= 0.8x CartPole: {ppo_dma / ppo_cp:.2f}x"),
         _bar(mem_peak < 2 ** 30, f"256-env vector env < 1 GiB: {mem_peak / mib:.0f} MiB (larger of tracemalloc "
                                   "and peak RSS delta)"),
