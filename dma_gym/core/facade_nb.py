@@ -27,6 +27,7 @@ INFO_KEYS = ("equity", "nav", "leverage", "margin_ratio", "margin_call", "forced
              "sold_value", "unfilled_sell_value", "cut_value", "limit_down_share", "day", "step",
              "action_clipped", "implementation_shortfall")
 N_INFO_SCALARS = len(INFO_KEYS)
+_SHORTFALL = INFO_KEYS.index("implementation_shortfall")
 NAV_FLOOR = 1e-6  # log NAV is taken of max(NAV, this): a wiped-out book stays finite
 
 
@@ -131,7 +132,7 @@ def _finish_views_nb(pf, u, s, learners, rp, rows, lo, hi, obs, prev, rew, term,
                 rew[e, m] = now - prev[e, m]
                 prev[e, m] = now
                 term[e, m] = done or (term_liq and s.liquidated[e, a])
-                info[e, m, 13] = 0.0
+                info[e, m, _SHORTFALL] = 0.0
         for m in range(M):
             a = learners[m]
             r = info[e, m]
@@ -172,7 +173,7 @@ def _finish_ac_nb(pf, s, e, rp, obs, prev, rew, term, info):
     o[0] = min(max(x / x0, 0.0), 2.0)
     o[1] = s.step[e] / pf[P.STEPS]
     o[2] = min(max((s.price[e, 0] - s0) / rp[R.AC_OBS_SCALE], -10.0), 10.0)
-    info[e, 0, 13] = x0 * s0 - cash if s.done[e] else 0.0
+    info[e, 0, _SHORTFALL] = x0 * s0 - cash if s.done[e] else 0.0
 
 
 @njit(cache=True)

@@ -3,7 +3,7 @@ import numpy as np
 from numba import njit
 
 from dma_gym.core.futures_nb import basis_annualized_nb
-from dma_gym.core.layout import P, state_views_nb, universe_views_nb
+from dma_gym.core.layout import P
 
 # (name, low, high): the single source of the observation layout and its bounds.
 OBS_FEATURES = (
@@ -78,22 +78,6 @@ def _put(out, j, x, lo, hi):
     if x != x:  # NaN cannot occur in a valid state; keep the box contract regardless
         x = 0.0
     out[j] = min(max(x, lo[j]), hi[j])
-
-
-@njit(cache=True)
-def observe_nb(pf, uf, ui, sf, si, sb, dims, managers, lo, hi, out):
-    """Fill ``out`` (E, M, N_OBS) float32 with the market seen by ``managers`` (M,) int64."""
-    u = universe_views_nb(uf, ui, dims)[0]
-    s = state_views_nb(sf, si, sb, dims)[0]
-    E = s.price.shape[0]
-    N = s.price.shape[1]
-    T = s.tier_level.shape[1]
-    tier_adv = np.zeros(T)
-    for i in range(N):
-        tier_adv[u.tier[i]] += u.adv[i]
-    expo = np.zeros(T)
-    for e in range(E):
-        observe_env_nb(pf, u, s, e, managers, lo, hi, tier_adv, expo, out[e])
 
 
 @njit(cache=True)

@@ -8,7 +8,7 @@ import numpy as np
 from gymnasium import spaces
 
 from dma_gym.config.params import AlmgrenChrissConfig, MarketConfig
-from dma_gym.core.facade_nb import INFO_KEYS, N_INFO_SCALARS, NAV_FLOOR, R, facade_step_nb, finish_nb, prepare_nb
+from dma_gym.core.facade_nb import INFO_KEYS, N_INFO_SCALARS, R, facade_step_nb, finish_nb, prepare_nb
 from dma_gym.core.layout import D, P, views
 from dma_gym.core.observe import N_OBS, OBS_HIGH, OBS_LOW
 from dma_gym.market import PARALLEL_MIN_ENVS, Market
@@ -95,22 +95,19 @@ class Batch:
     # ---- episode control -----------------------------------------------------------------
     def reset_env(self, e: int, rng: np.random.Generator) -> None:
         """Fresh episode in env ``e``: books and peer types, then the first day's shocks, from ``rng``
-        (which the env keeps drawing each new day's shocks from). Call ``refresh`` afterwards for
-        the env's observation and info."""
+        (which the env keeps drawing each new day's shocks from). Call ``refresh`` afterwards: it
+        writes the env's observation and info and sets the baseline of its next reward."""
         m, s = self.market, self.state
         m.reset_env(s, e, rng, self.controlled)
         self.rngs[e] = rng
         m.draw_shock_block(rng, self.shocks[e])
         self.actions[e] = 0.0
         self.clipped[e] = 0
-        if self.is_ac:
-            self.prev[e] = s.cash[e, self._L]
-        else:
-            self.prev[e] = np.log(np.maximum(s.equity[e, self._L] / s.equity0[e, self._L], NAV_FLOOR))
 
     def refresh(self, rows: np.ndarray | None = None) -> None:
         """Recompute observations, termination flags and info for envs flagged in ``rows`` (E,)
-        bool (default: all), e.g. after ``reset_env``; their rewards become meaningless."""
+        bool (default: all), e.g. after ``reset_env``, and set their reward baselines to the
+        current log NAV (cash in Almgren-Chriss); the rewards it writes for them are meaningless."""
         r = self._all if rows is None else rows
         finish_nb(*self._core, self.learners, self.rp, r, self.obs_low, self.obs_high, self.obs, self.prev,
                   self.rew, self.term, self.info, self.clipped, self.need_draw)
@@ -162,24 +159,7 @@ class Batch:
                 for e in np.flatnonzero(self.need_draw):
                     draw(self.rngs[e], self.shocks[e])
 
-    # ---- outputs (as of the last step or refresh) --------------------------------------------
-    def observe(self) -> np.ndarray:
-        """(E, M, obs_dim) float32 observations (the internal buffer)."""
-        return self.obs
-
-    def rewards(self) -> np.ndarray:
-        """(E, M) rewards of the last step (the internal buffer).
-
-        Market: change of log NAV. Almgren-Chriss: minus the step's mean-variance shortfall,
-        -(n_k (S_0 - S~_k) + lambda sigma^2 tau x_k^2) / (X S_0) x 100 (percent of initial value),
-        whose expected sum is -(E[IS] + lambda Var[IS]) for any deterministic schedule."""
-        return self.rew
-
-    def terminated(self) -> np.ndarray:
-        """(E, M) bool: the mandate's horizon is over, or the manager was force-liquidated (when
-        the config's ``terminate_on_liquidation`` is set)."""
-        return self.term
-
+    # ---- outputs: ``obs``, ``rew``, ``term``, ``info`` hold the last step's or refresh's ---------
     def infos(self) -> dict[str, np.ndarray]:
         """Per-env, per-learner diagnostics (copies): arrays with leading axes (E, M) or (E,)."""
         info = self.info
