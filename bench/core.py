@@ -32,7 +32,7 @@ def _fresh(m: Market, n_envs: int, seed: int):
     ctrl = np.zeros(m.n_managers, bool)
     ctrl[:N_CONTROLLED] = True
     for e in range(n_envs):
-        m.reset_env(s, e, np.random.default_rng([seed, e]), ctrl)
+        m.reset_env(buf, dims, e, np.random.default_rng([seed, e]), ctrl)
     return buf, s, dims
 
 

@@ -8,11 +8,12 @@ from typing import Union
 import numpy as np
 
 from dma_gym.config.params import AlmgrenChrissConfig, MarketConfig
-from dma_gym.core.accounts_nb import accounts_nb
 from dma_gym.core.futures_nb import snowball_delta_nb
 from dma_gym.core.layout import (
-    Buffers, D, P, State, Universe, allocate_state, n_actions, n_shocks, universe_views_nb,
+    Buffers, D, P, State, Universe, allocate_state, env_segments, n_actions, n_shocks, universe_views_nb,
 )
+from dma_gym.core.reset_nb import BP, reset_env_nb
+from dma_gym.core.rng_nb import seed_state
 from dma_gym.core.step import step_nb, step_parallel_nb
 
 Config = Union[MarketConfig, AlmgrenChrissConfig]
@@ -44,21 +45,17 @@ class Market:
         self.n_actions = n_actions(self.base_dims)
         self.n_shocks = n_shocks(self.base_dims)
         u = self.universe
-        self._tier_size = np.bincount(u.tier, minlength=int(self.base_dims[D.T]))
-        self._tier_start = np.concatenate(([0], np.cumsum(self._tier_size)[:-1]))
-        if not self.is_ac:
-            if np.any(np.diff(u.tier) < 0):
-                raise RuntimeError("universe must be stored tier by tier")
-            self._dma_tier_w = np.asarray(config.dma_tier_weights)
-            self._dma_hedge_w = np.asarray(config.dma_hedge_weights)
-            cdf = np.cumsum(config.peer_rule_mix)
-            self._rule_cdf = cdf[:-1] / cdf[-1]  # searchsorted of a uniform gives the rule id
+        if not self.is_ac and np.any(np.diff(u.tier) < 0):
+            raise RuntimeError("universe must be stored tier by tier")
         # dealers' hedge at the start (index = 1, nothing knocked in): the same for every episode
         self._dealer_qty0 = np.array([
             sum(u.sb_notional[k, b] * snowball_delta_nb(1.0, u.sb_ki[k, b], u.sb_tenor[k, b], False)
                 for b in range(u.sb_ki.shape[1]))
             for k in range(int(self.base_dims[D.K]))
         ])
+        self._bp = self._book_params()
+        self._seg_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._template = self._build_template()
 
     # ---- shapes --------------------------------------------------------------------------
     @property
@@ -172,6 +169,7 @@ class Market:
             u.limit[0] = 1.0
             u.tier_w[0] = 1.0
             u.fut_depth[:] = 1.0
+            u.tier_start[1:] = 1  # the single stock is tier 0; tiers 1.. are empty
             return uf, ui
         rng = np.random.default_rng(c.universe_seed)
         disp = c.universe_dispersion
@@ -191,6 +189,7 @@ class Market:
             u.size_load[sl] = c.tier_size_loading[t] + 0.1 * rng.standard_normal(n)
             u.board[sl] = rng.choice(3, size=n, p=np.asarray(c.tier_board_probs[t]))
             u.price0[sl] = np.exp(rng.uniform(math.log(4.0), math.log(60.0), n))
+        u.tier_start[1:] = np.cumsum(c.n_stocks_per_tier)
         u.limit[:] = np.asarray(c.board_limits)[u.board]
         for k in range(3):  # IF on CSI300, IC on CSI500, IM on CSI1000
             u.index_w[k] = np.where(u.tier == k, u.tier_w, 0.0)
@@ -218,82 +217,88 @@ class Market:
         buf, state = allocate_state(dims)
         return buf, state, dims
 
-    def reset_env(self, s: State, e: int, rng: np.random.Generator, controlled: np.ndarray) -> None:
-        """Write a fresh episode into env ``e`` of ``s``; draws books and peer types from ``rng``.
+    def reset_env(self, buf: Buffers, dims: np.ndarray, e: int, rng: np.random.Generator,
+                  controlled: np.ndarray, stream: np.ndarray | None = None) -> None:
+        """Write a fresh episode into env ``e`` of ``buf``: the scenario's template env, then books and
+        peer types drawn from a random stream seeded from ``rng`` (``stream`` (4,) uint64, if given,
+        receives that stream, advanced past the books, for the env's shocks).
 
         Args:
             controlled: (A,) bool, managers whose orders come from actions.
         """
-        for arr in s:
-            arr[e] = 0
+        st = np.empty(4, np.uint64) if stream is None else stream
+        seed_state(rng, st)
+        seg = self._segments(dims)
+        t, tseg = self._template
+        reset_env_nb(self.pf, self._bp, self.uf, self.ui, buf.sf, buf.si, buf.sb, dims, *seg,
+                     t.sf, t.si, t.sb, *tseg, e, st, np.asarray(controlled, np.bool_))
+
+    def _segments(self, dims: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        E = int(dims[D.E])
+        seg = self._seg_cache.get(E)
+        if seg is None:
+            seg = self._seg_cache[E] = env_segments(dims)
+        return seg
+
+    def _book_params(self) -> np.ndarray:
+        c = self.config
+        T, K = int(self.base_dims[D.T]), int(self.base_dims[D.K])
+        bp = np.zeros(BP.SIZE + T + K)
+        if self.is_ac:
+            return bp
+        cdf = np.cumsum(c.peer_rule_mix)
+        bp[BP.EQUITY] = c.dma_equity
+        bp[BP.LEVERAGE] = c.leverage
+        bp[BP.LEV_DISPERSION] = c.leverage_dispersion
+        bp[BP.CONCENTRATION] = c.dma_concentration
+        bp[BP.HEDGE_RATIO] = c.hedge_ratio
+        bp[BP.TRIGGER_LO], bp[BP.TRIGGER_HI] = c.peer_lev_trigger
+        bp[BP.RULE_CDF0], bp[BP.RULE_CDF1] = cdf[:2] / cdf[-1]
+        bp[BP.SIZE: BP.SIZE + T] = c.dma_tier_weights
+        bp[BP.SIZE + T:] = c.dma_hedge_weights
+        return bp
+
+    def _build_template(self) -> tuple[Buffers, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """One env holding everything of a fresh episode that does not depend on the seed."""
+        dims = self.dims(1)
+        buf, s = allocate_state(dims)
         u = self.universe
         c = self.config
-        s.price[e] = u.price0
-        s.prev_close[e] = u.price0
+        s.price[0] = u.price0
+        s.prev_close[0] = u.price0
         if self.is_ac:
-            s.lo[e] = 0.0
-            s.hi[e] = 1e300
-            s.log_fund[e] = u.price0
-            s.hold[e, 0, 0] = c.initial_shares
-            s.gross[e, 0] = s.gross0[e, 0] = c.initial_shares * c.initial_price
-            s.equity[e, 0] = s.equity0[e, 0] = s.gross[e, 0]
-            s.controlled[e, 0] = True
-            s.tier_level[e] = s.tier_peak[e] = s.tier_prev_close[e] = 1.0
-            s.index_level[e] = s.index_peak[e] = s.index_prev_close[e] = 1.0
-            s.fut_price[e] = s.fut_settle[e] = 1.0
-            s.days_left[e] = 1e9
-            s.margin_ratio[e] = 99.0
-            s.leverage[e, 0] = 1.0
-            return
+            s.lo[0] = 0.0
+            s.hi[0] = 1e300
+            s.log_fund[0] = u.price0
+            s.hold[0, 0, 0] = c.initial_shares
+            s.gross[0, 0] = s.gross0[0, 0] = c.initial_shares * c.initial_price
+            s.equity[0, 0] = s.equity0[0, 0] = s.gross[0, 0]
+            s.tier_level[0] = s.tier_peak[0] = s.tier_prev_close[0] = 1.0
+            s.index_level[0] = s.index_peak[0] = s.index_prev_close[0] = 1.0
+            s.fut_price[0] = s.fut_settle[0] = 1.0
+            s.days_left[0] = 1e9
+            s.margin_ratio[0] = 99.0
+            s.leverage[0, 0] = 1.0
+            return buf, env_segments(dims)
         if c.price_limits:
-            s.lo[e] = u.price0 * (1.0 - u.limit)
-            s.hi[e] = u.price0 * (1.0 + u.limit)
+            s.lo[0] = u.price0 * (1.0 - u.limit)
+            s.hi[0] = u.price0 * (1.0 + u.limit)
         else:
-            s.lo[e] = 0.0
-            s.hi[e] = 1e300
-        s.log_fund[e] = np.log(u.price0)
-        s.tier_level[e] = s.tier_peak[e] = s.tier_prev_close[e] = 1.0
-        s.index_level[e] = s.index_peak[e] = s.index_prev_close[e] = 1.0
-        s.days_left[e] = c.days_to_expiry
-        s.basis[e] = u.normal_basis * s.days_left[e] / TRADING_DAYS if c.futures_on else 0.0
-        s.fut_price[e] = s.fut_settle[e] = 1.0 + s.basis[e]
+            s.lo[0] = 0.0
+            s.hi[0] = 1e300
+        s.log_fund[0] = np.log(u.price0)
+        s.tier_level[0] = s.tier_peak[0] = s.tier_prev_close[0] = 1.0
+        s.index_level[0] = s.index_peak[0] = s.index_prev_close[0] = 1.0
+        s.days_left[0] = c.days_to_expiry
+        s.basis[0] = u.normal_basis * s.days_left[0] / TRADING_DAYS if c.futures_on else 0.0
+        s.fut_price[0] = s.fut_settle[0] = 1.0 + s.basis[0]
         if c.snowballs_on:
-            s.dealer_qty[e] = self._dealer_qty0
-        s.nf_qty[e] = u.nf_hedge
-        s.nf_frac[e] = 1.0
-        s.ie_frac[e] = 1.0
-        s.nt_budget[e] = c.nt_budget
-        # DMA books: equity shares, leverage, overlapping tilted baskets, proportional hedges
-        A = c.n_managers
-        per_mgr = rng.random((5, A))  # equity share, leverage, rule, trigger, spare
-        w_eq = 1.0 + 0.3 * (2.0 * per_mgr[0] - 1.0)
-        equity = c.dma_equity * w_eq / w_eq.sum()
-        lev = c.leverage * (1.0 + c.leverage_dispersion * (2.0 * per_mgr[1] - 1.0))
-        gross = lev * equity
-        # every manager's whole book in one draw: in each tier a random subset of names (at least
-        # one) with float-cap x log-normal weights, so books overlap but differ. The universe is
-        # stored tier by tier, so reduceat over the tier starts gives per-tier sums.
-        starts, sizes = self._tier_start, self._tier_size
-        pick = rng.random((A, u.tier.size)) < c.dma_concentration
-        fallback = starts + (rng.random((A, starts.size)) * sizes).astype(np.int64)
-        empty = np.add.reduceat(pick, starts, axis=1) == 0
-        rows, tiers = np.nonzero(empty)
-        pick[rows, fallback[rows, tiers]] = True
-        w = u.tier_w * np.exp(0.5 * rng.standard_normal((A, u.tier.size))) * pick
-        w /= np.repeat(np.add.reduceat(w, starts, axis=1), sizes, axis=1)
-        s.hold[e] = gross[:, None] * self._dma_tier_w[u.tier] * w / u.price0
-        s.fut[e] = -(c.hedge_ratio * gross)[:, None] * self._dma_hedge_w / s.fut_price[e]
-        s.cash[e] = equity - gross
-        s.cash0[e] = s.cash[e]
-        s.lev0[e] = lev
-        s.rule[e] = np.searchsorted(self._rule_cdf, per_mgr[2], side="right")
-        lo, hi = c.peer_lev_trigger
-        s.lev_max[e] = lev * (lo + (hi - lo) * per_mgr[3])
-        s.controlled[e] = controlled
-        accounts_nb(self.pf, u, s, e)
-        s.equity0[e] = s.equity[e]
-        s.gross0[e] = s.gross[e]
-        s.call_deadline[e] = -1
+            s.dealer_qty[0] = self._dealer_qty0
+        s.nf_qty[0] = u.nf_hedge
+        s.nf_frac[0] = 1.0
+        s.ie_frac[0] = 1.0
+        s.nt_budget[0] = c.nt_budget
+        return buf, env_segments(dims)
 
     def draw_shock_block(self, rng: np.random.Generator, out: np.ndarray) -> None:
         """Shocks for ``out.shape[0]`` consecutive steps into ``out`` (steps, n_shocks). Envs draw

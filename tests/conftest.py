@@ -21,7 +21,7 @@ def rollout(m: Market, n_envs: int, seed: int, steps: int | None = None, control
     ctrl = np.zeros(m.n_managers, bool) if controlled is None else controlled
     rngs = [np.random.default_rng([seed, e]) for e in range(n_envs)]
     for e in range(n_envs):
-        m.reset_env(s, e, rngs[e], ctrl)
+        m.reset_env(buf, dims, e, rngs[e], ctrl)
     z = np.zeros((n_envs, m.n_shocks))
     act = np.zeros((n_envs, m.n_managers, m.n_actions))
     for k in range(steps or m.steps):

@@ -120,7 +120,7 @@ def run_batch(market: Market, n: int, passive_dma: bool = False,
     buf, s, dims = m.allocate(n)
     rngs = [np.random.default_rng(seed) for seed in range(n)]
     for e in range(n):
-        m.reset_env(s, e, rngs[e], np.full(m.n_managers, passive_dma))
+        m.reset_env(buf, dims, e, rngs[e], np.full(m.n_managers, passive_dma))
     gross0 = s.gross.sum(1)
     z = np.zeros((n, m.n_shocks))
     act = np.zeros((n, m.n_managers, m.n_actions))

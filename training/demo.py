@@ -29,7 +29,7 @@ def run_episode(m: Market, seed: int, on_close=None) -> State:
     """One episode of a fully heuristic market (no learner); calls ``on_close(state)`` daily."""
     buf, s, dims = m.allocate(1)
     rng = np.random.default_rng(seed)
-    m.reset_env(s, 0, rng, np.zeros(m.n_managers, bool))
+    m.reset_env(buf, dims, 0, rng, np.zeros(m.n_managers, bool))
     z = np.zeros((1, m.n_shocks))
     act = np.zeros((1, m.n_managers, m.n_actions))
     last_day = 0
@@ -49,7 +49,7 @@ def batch_drawdowns(m: Market, n: int, passive_dma: bool = False) -> tuple[np.nd
     buf, s, dims = m.allocate(n)
     rngs = [np.random.default_rng(seed) for seed in range(n)]
     for e in range(n):
-        m.reset_env(s, e, rngs[e], np.full(m.n_managers, passive_dma))
+        m.reset_env(buf, dims, e, rngs[e], np.full(m.n_managers, passive_dma))
     z = np.zeros((n, m.n_shocks))
     act = np.zeros((n, m.n_managers, m.n_actions))
     while not s.done.all():

@@ -2,9 +2,7 @@
 fills, futures, financing, equity and the margin ladder."""
 import math
 
-import numpy as np
-from numba import njit
-
+from dma_gym.core.jit import kernel
 from dma_gym.core.layout import P
 
 RULE_THRESHOLD = 0  # Cont-Schaanning: sell to 0.95*lambda_max once leverage exceeds lambda_max
@@ -15,14 +13,14 @@ LEV_REPORT_CAP = 1e6
 MR_REPORT_CAP = 99.0
 
 
-@njit(cache=True)
+@kernel
 def sellable_nb(hold, locked):
     """T+1: shares bought today cannot be sold today."""
     x = hold - locked
     return x if x > 0.0 else 0.0
 
 
-@njit(cache=True)
+@kernel
 def _allocate_sell_nb(u, s, e, a, value):
     """Spread a sell value over sellable holdings pro rata, skipping names locked limit-down
     (the pecking order: what cannot be sold pushes selling into what can)."""
@@ -46,7 +44,7 @@ def _allocate_sell_nb(u, s, e, a, value):
     return frac * tot
 
 
-@njit(cache=True)
+@kernel
 def _allocate_buy_nb(s, e, a, value):
     """Spread a buy value over current holdings in proportion (keeps the book's shape)."""
     N = s.price.shape[1]
@@ -57,7 +55,7 @@ def _allocate_buy_nb(s, e, a, value):
         s.order[e, a, i] += value * s.hold[e, a, i] / g
 
 
-@njit(cache=True)
+@kernel
 def manager_orders_nb(pf, u, s, e, actions):
     """Steps 2-3: stock and futures orders of every manager (before regulation masks).
 
@@ -75,8 +73,10 @@ def manager_orders_nb(pf, u, s, e, actions):
     for a in range(A):
         for i in range(N):
             s.order[e, a, i] = 0.0
+            s.fill[e, a, i] = 0.0
         for k in range(K):
             s.fut_order[e, a, k] = 0.0
+    for a in range(A):
         eq = s.equity[e, a]
         if s.liquidated[e, a]:
             v = 0.0
@@ -137,12 +137,26 @@ def manager_orders_nb(pf, u, s, e, actions):
             s.intended_cum[e, a] += _allocate_sell_nb(u, s, e, a, speed * gap)
         elif gap < 0.0:
             _allocate_buy_nb(s, e, a, -speed * gap)
+    for a in range(A):
+        act = False
+        for i in range(N):
+            if s.order[e, a, i] != 0.0:
+                act = True
+                break
+        s.active[e, a] = act
 
 
-@njit(cache=True)
-def _corr_with_hedge_nb(pf, u, s, e, a, order_weight):
-    """Ex-ante correlation (factor model) of the long book (holdings + ``order_weight`` x orders;
-    a float, so both uses share one compiled signature) with the manager's futures hedge mix."""
+@kernel
+def _corr_ratio_nb(cov, vp, vh):
+    if vp <= 0.0 or vh <= 0.0:
+        return 1.0
+    return cov / math.sqrt(vp * vh)
+
+
+@kernel
+def _corr_with_hedge_nb(pf, u, s, e, a):
+    """Ex-ante correlations (factor model) with the manager's futures hedge mix of its long book
+    before and after this step's orders: (holdings, holdings + orders), in one pass."""
     N = s.price.shape[1]
     K = s.fut.shape[2]
     hsum = 0.0
@@ -150,46 +164,53 @@ def _corr_with_hedge_nb(pf, u, s, e, a, order_weight):
         if s.fut[e, a, k] < 0.0:
             hsum -= s.fut[e, a, k]
     if hsum <= 0.0:
-        return 1.0
+        return 1.0, 1.0
     vm = pf[P.MKT_VOL] ** 2
     vs = pf[P.SIZE_VOL] ** 2
-    tot = 0.0
+    tot0 = 0.0
+    tot1 = 0.0
     for i in range(N):
-        q = s.hold[e, a, i] + order_weight * s.order[e, a, i]
-        tot += max(q, 0.0) * s.price[e, i]
-    if tot <= 0.0:
-        return 1.0
-    pm = 0.0
-    ps = 0.0
+        h = s.hold[e, a, i]
+        tot0 += max(h, 0.0) * s.price[e, i]
+        tot1 += max(h + s.order[e, a, i], 0.0) * s.price[e, i]
     hm = 0.0
     hs = 0.0
-    pid = 0.0
     hid = 0.0
-    cid = 0.0
+    pm0 = ps0 = pid0 = cid0 = 0.0
+    pm1 = ps1 = pid1 = cid1 = 0.0
     for i in range(N):
-        q = s.hold[e, a, i] + order_weight * s.order[e, a, i]
-        w = max(q, 0.0) * s.price[e, i] / tot
         x = 0.0
         for k in range(K):
             if s.fut[e, a, k] < 0.0:
                 x += (-s.fut[e, a, k] / hsum) * u.index_w[k, i]
         iv = (pf[P.IDIO_SCALE] * u.sigma[i]) ** 2
-        pm += w * u.beta[i]
-        ps += w * u.size_load[i]
         hm += x * u.beta[i]
         hs += x * u.size_load[i]
-        pid += w * w * iv
         hid += x * x * iv
-        cid += w * x * iv
-    cov = pm * hm * vm + ps * hs * vs + cid
-    vp = pm * pm * vm + ps * ps * vs + pid
+        h = s.hold[e, a, i]
+        if tot0 > 0.0:
+            w = max(h, 0.0) * s.price[e, i] / tot0
+            pm0 += w * u.beta[i]
+            ps0 += w * u.size_load[i]
+            pid0 += w * w * iv
+            cid0 += w * x * iv
+        if tot1 > 0.0:
+            w = max(h + s.order[e, a, i], 0.0) * s.price[e, i] / tot1
+            pm1 += w * u.beta[i]
+            ps1 += w * u.size_load[i]
+            pid1 += w * w * iv
+            cid1 += w * x * iv
+    pre = 1.0
+    post = 1.0
     vh = hm * hm * vm + hs * hs * vs + hid
-    if vp <= 0.0 or vh <= 0.0:
-        return 1.0
-    return cov / math.sqrt(vp * vh)
+    if tot0 > 0.0:
+        pre = _corr_ratio_nb(pm0 * hm * vm + ps0 * hs * vs + cid0, pm0 * pm0 * vm + ps0 * ps0 * vs + pid0, vh)
+    if tot1 > 0.0:
+        post = _corr_ratio_nb(pm1 * hm * vm + ps1 * hs * vs + cid1, pm1 * pm1 * vm + ps1 * ps1 * vs + pid1, vh)
+    return pre, post
 
 
-@njit(cache=True)
+@kernel
 def masks_nb(pf, u, s, e):
     """Step 4: T+1, halts, sell restrictions, leverage cap / scale freeze, the correlation rule
     and futures restrictions cut orders; cut value is reported in ``cut_step``."""
@@ -198,6 +219,9 @@ def masks_nb(pf, u, s, e):
     K = s.fut.shape[2]
     restricted = s.reg_active[e]
     for a in range(A):
+        if not s.active[e, a]:  # no stock orders: nothing to cut
+            s.cut_step[e, a] = 0.0
+            continue
         cut = 0.0
         broker = s.liquidated[e, a]
         binds = restricted and (not broker or pf[P.REG_BIND_BROKER] > 0.5)
@@ -239,8 +263,8 @@ def masks_nb(pf, u, s, e):
             if pf[P.SCALE_FREEZE] > 0.5:
                 room = min(room, s.gross0[e, a] - (s.gross[e, a] - sells))
             if pf[P.CORR_ON] > 0.5 and pf[P.MODE] < 0.5:
-                post = _corr_with_hedge_nb(pf, u, s, e, a, 1.0)
-                if post < pf[P.CORR_MIN] and post < _corr_with_hedge_nb(pf, u, s, e, a, 0.0):
+                pre, post = _corr_with_hedge_nb(pf, u, s, e, a)
+                if post < pf[P.CORR_MIN] and post < pre:
                     room = 0.0
             if room < buys:
                 scale = max(room, 0.0) / buys
@@ -251,7 +275,7 @@ def masks_nb(pf, u, s, e):
         s.cut_step[e, a] = cut
 
 
-@njit(cache=True)
+@kernel
 def futures_masks_nb(pf, s, e):
     """Futures restrictions: no new shorts, capped covering per day (cut value added to cut_step)."""
     A = s.cash.shape[1]
@@ -281,13 +305,12 @@ def futures_masks_nb(pf, s, e):
         s.cut_step[e, a] += cut
 
 
-@njit(cache=True)
-def sequential_fills_nb(order, fill, priority, i, capacity, side, bg):
-    """Sequential clearing of the rationed side of stock ``i``: managers by ``priority`` (A,),
-    then the background (``bg`` shares) pro rata. ``order``/``fill`` are one env's (A, N) arrays.
-    Returns the background's fill ratio on that side."""
+@kernel
+def sequential_fills_nb(order, fill, order_idx, i, capacity, side, bg):
+    """Sequential clearing of the rationed side of stock ``i``: managers in the priority order
+    ``order_idx`` (A,), then the background (``bg`` shares) pro rata. ``order``/``fill`` are one
+    env's (A, N) arrays. Returns the background's fill ratio on that side."""
     A = order.shape[0]
-    order_idx = np.argsort(priority)
     left = capacity
     for r in range(A):
         a = order_idx[r]
@@ -301,15 +324,18 @@ def sequential_fills_nb(order, fill, priority, i, capacity, side, bg):
     return min(1.0, max(left, 0.0) / bg)
 
 
-@njit(cache=True)
+@kernel
 def apply_fills_nb(pf, s, e):
     """Cash, holdings, T+1 locks, fees and reports once fills are known. Per-manager totals are
-    accumulated in locals (stores to the state arrays would otherwise be re-done per stock) in the
-    same order as stock by stock, so the result is bit-identical."""
+    accumulated in locals (stores to the state arrays would otherwise be re-done per stock) in
+    stock order and without branches (a zero fill adds exactly 0.0), so the result equals the
+    stock-by-stock sums bit for bit."""
     A = s.cash.shape[1]
     N = s.price.shape[1]
     fee = pf[P.FEE]
     for a in range(A):
+        if not s.active[e, a]:  # no orders, no fills: every total would add 0.0
+            continue
         cash = s.cash[e, a]
         cum_fee = s.cum_fee[e, a]
         cum_buy = s.cum_buy[e, a]
@@ -321,27 +347,23 @@ def apply_fills_nb(pf, s, e):
         unfilled = s.unfilled_step[e, a]
         for i in range(N):
             o = s.order[e, a, i]
-            if o == 0.0:
-                continue
             px = s.exec_price[e, i]
             f = s.fill[e, a, i]
             val = abs(f) * px
             cash -= f * px + fee * val
             cum_fee += fee * val
             h = s.hold[e, a, i] + f
-            s.hold[e, a, i] = 0.0 if h < 0.0 else h
-            if f > 0.0:
-                s.locked[e, a, i] += f
-                cum_buy += val
-                bought += val
-                net_sold -= val
-            elif f < 0.0:
-                cum_sell += val
-                sold += val
-                sold_cum += val
-                net_sold += val
-            if o < 0.0:
-                unfilled += (f - o) * px
+            s.hold[e, a, i] = h if h > 0.0 else 0.0
+            s.locked[e, a, i] += max(f, 0.0)
+            buy = val if f > 0.0 else 0.0
+            sell = val if f < 0.0 else 0.0
+            cum_buy += buy
+            bought += buy
+            net_sold += sell - buy
+            cum_sell += sell
+            sold += sell
+            sold_cum += sell
+            unfilled += (f - o) * px if o < 0.0 else 0.0
         s.cash[e, a] = cash
         s.cum_fee[e, a] = cum_fee
         s.cum_buy[e, a] = cum_buy
@@ -353,7 +375,7 @@ def apply_fills_nb(pf, s, e):
         s.unfilled_step[e, a] = unfilled
 
 
-@njit(cache=True)
+@kernel
 def peer_futures_nb(pf, s, e):
     """Peers and the broker keep the hedge proportional to the long book after stock fills
     (both valued at the post-trade prices, so price moves alone never re-size the hedge)."""
@@ -362,6 +384,11 @@ def peer_futures_nb(pf, s, e):
     N = s.price.shape[1]
     for a in range(A):
         if s.controlled[e, a] and not s.liquidated[e, a]:
+            continue
+        if s.sold_step[e, a] == 0.0 and s.bought_step[e, a] == 0.0 and s.gross[e, a] > 0.0:
+            # nothing filled (a fill has value > 0), so the book's value ratio is exactly 1
+            for k in range(K):
+                s.fut_order[e, a, k] = 0.0
             continue
         g = 0.0
         g0 = 0.0
@@ -374,7 +401,7 @@ def peer_futures_nb(pf, s, e):
             s.fut_order[e, a, k] = target - s.fut[e, a, k]
 
 
-@njit(cache=True)
+@kernel
 def futures_fills_nb(pf, s, e):
     """Futures orders fill at the new futures price; a trade's P&L against the last settlement is
     booked to cash so that equity is unchanged by the trade itself."""
@@ -393,13 +420,15 @@ def futures_fills_nb(pf, s, e):
             s.fut[e, a, k] += f
 
 
-@njit(cache=True)
+@kernel
 def accounts_nb(pf, u, s, e):
     """Step 7: financing accrual, equity, gross, leverage, required margin and margin ratio."""
     A = s.cash.shape[1]
     N = s.price.shape[1]
     K = s.fut.shape[2]
+    T = s.tier_level.shape[1]
     dt = pf[P.DT]
+    spiral = pf[P.SPIRAL_ON] > 0.5
     for a in range(A):
         if s.cash[e, a] < 0.0:
             fin = -s.cash[e, a] * pf[P.FIN_RATE] * dt
@@ -407,13 +436,13 @@ def accounts_nb(pf, u, s, e):
             s.cum_fin[e, a] += fin
         g = 0.0
         req = 0.0
-        for i in range(N):
-            v = s.hold[e, a, i] * s.price[e, i]
-            g += v
-            m = u.margin_rate[i]
-            if pf[P.SPIRAL_ON] > 0.5:
-                m *= 1.0 + pf[P.MARGIN_VOL] * s.stress[e, u.tier[i]]
-            req += m * v
+        for t in range(T):
+            mv = 1.0 + pf[P.MARGIN_VOL] * s.stress[e, t]
+            for i in range(u.tier_start[t], u.tier_start[t + 1]):
+                v = s.hold[e, a, i] * s.price[e, i]
+                g += v
+                m = u.margin_rate[i] * mv if spiral else u.margin_rate[i]
+                req += m * v
         fpnl = 0.0
         delta = g
         for k in range(K):
@@ -431,7 +460,7 @@ def accounts_nb(pf, u, s, e):
             s.margin_ratio[e, a] = MR_REPORT_CAP if eq > 0.0 or req <= 0.0 else eq / req
 
 
-@njit(cache=True)
+@kernel
 def margin_nb(pf, s, e):
     """Step 8: warning, margin call with a deadline, forced liquidation (broker takes over)."""
     A = s.cash.shape[1]
@@ -457,7 +486,7 @@ def margin_nb(pf, s, e):
             s.call_deadline[e, a] = step + int(pf[P.CALL_STEPS])
 
 
-@njit(cache=True)
+@kernel
 def settle_futures_nb(s, e):
     """Daily mark-to-market of futures into cash at the settlement price."""
     A = s.cash.shape[1]

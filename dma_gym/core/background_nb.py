@@ -2,15 +2,14 @@
 index-enhanced funds (their orders this step and what happens when they fill)."""
 import math
 
-import numpy as np
-from numba import njit
 
 from dma_gym.core.futures_nb import basis_annualized_nb
+from dma_gym.core.jit import kernel
 from dma_gym.core.layout import P, Shock
 from dma_gym.core.market_nb import effective_adv_nb
 
 
-@njit(cache=True)
+@kernel
 def fund_decisions_nb(pf, u, s, e):
     """Neutral funds exit when the hedge discount exceeds their alpha; enhanced funds face
     redemptions past a drawdown. Exits queue stock sales; neutral exits also cover futures."""
@@ -57,7 +56,7 @@ def fund_decisions_nb(pf, u, s, e):
             s.fut_flow[e, k] += cover * s.fut_price[e, k]
 
 
-@njit(cache=True)
+@kernel
 def background_orders_nb(pf, u, s, e, z):
     """Step 2: this step's background stock orders (shares) per stock."""
     N = s.price.shape[1]
@@ -97,25 +96,23 @@ def background_orders_nb(pf, u, s, e, z):
         s.bg_sell[e, i] = max(-noise, 0.0) + max(-lp, 0.0) + fund
 
 
-@njit(cache=True)
-def background_fills_nb(s, e, fb, fs):
-    """Apply per-stock buy/sell fill ratios ``fb``/``fs`` (N,) to the background orders."""
-    N = s.price.shape[1]
-    for i in range(N):
-        px = s.exec_price[e, i]
-        lp = s.lp_order[e, i]
-        lp_fill = lp * (fb[i] if lp > 0.0 else fs[i])
-        s.lp_inv[e, i] += lp_fill
-        s.lp_cash[e] -= lp_fill * px
-        nt_fill = s.nt_order[e, i] * fb[i]
-        s.nt_budget[e] = max(0.0, s.nt_budget[e] - nt_fill * px)
-        s.nt_spent_today[e] += nt_fill * px
-        s.bg_pending[e, i] -= s.fund_order[e, i] * fs[i]
-        if s.bg_pending[e, i] < 0.0:
-            s.bg_pending[e, i] = 0.0
+@kernel
+def background_fill_nb(s, e, i, fb, fs):
+    """Apply stock ``i``'s buy/sell fill ratios ``fb``/``fs`` to the background's orders."""
+    px = s.exec_price[e, i]
+    lp = s.lp_order[e, i]
+    lp_fill = lp * (fb if lp > 0.0 else fs)
+    s.lp_inv[e, i] += lp_fill
+    s.lp_cash[e] -= lp_fill * px
+    nt_fill = s.nt_order[e, i] * fb
+    s.nt_budget[e] = max(0.0, s.nt_budget[e] - nt_fill * px)
+    s.nt_spent_today[e] += nt_fill * px
+    s.bg_pending[e, i] -= s.fund_order[e, i] * fs
+    if s.bg_pending[e, i] < 0.0:
+        s.bg_pending[e, i] = 0.0
 
 
-@njit(cache=True)
+@kernel
 def overlay_flow_nb(pf, u, s, e):
     """Funds that cannot get their stock sales filled (limit-down queues, participation caps)
     short index futures against the stuck value instead and cover as it clears (seed 000: "sold
@@ -123,14 +120,19 @@ def overlay_flow_nb(pf, u, s, e):
     nearest index: IF for CSI300 names, IC for CSI500, IM for CSI1000 and everything smaller.
     These are hedges of long books, not the speculative shorts that futures restrictions target."""
     K = s.index_level.shape[1]
-    N = s.price.shape[1]
     if pf[P.OVERLAY] <= 0.0:
         return
-    stuck = np.zeros(K)
-    for i in range(N):
-        k = min(u.tier[i], K - 1)
-        stuck[k] += s.bg_pending[e, i] * s.price[e, i]
+    T = s.tier_level.shape[1]
+    t = 0
     for k in range(K):
-        target = -(pf[P.OVERLAY] * stuck[k] / s.fut_price[e, k])
+        # stuck value of the tiers hedged with contract k (tier k; the last contract also takes
+        # every smaller tier), summed in stock order
+        stuck = 0.0
+        last = T if k == K - 1 else k + 1
+        while t < last:
+            for i in range(u.tier_start[t], u.tier_start[t + 1]):
+                stuck += s.bg_pending[e, i] * s.price[e, i]
+            t += 1
+        target = -(pf[P.OVERLAY] * stuck / s.fut_price[e, k])
         s.fut_flow[e, k] += (target - s.ov_qty[e, k]) * s.fut_price[e, k]
         s.ov_qty[e, k] = target

@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 from enum import IntEnum
 
-import numpy as np
-from numba import njit
 
 from dma_gym.core.futures_nb import basis_annualized_nb
+from dma_gym.core.jit import entry, kernel
 from dma_gym.core.layout import P, state_views_nb, universe_views_nb
 from dma_gym.core.observe import observe_env_nb
+from dma_gym.core.rng_nb import fill_shocks_nb
 from dma_gym.core.step import env_step_views_nb
 
 # scalar info columns, per learner (the env layer maps them to the DESIGN.md info keys)
@@ -41,27 +41,27 @@ class R(IntEnum):
     SIZE = 4
 
 
-@njit(cache=True)
+@kernel
 def log_nav_nb(equity, equity0):
     """log(max(equity / equity0, NAV_FLOOR))."""
     x = equity / equity0
     return math.log(x if x > NAV_FLOOR else NAV_FLOOR)
 
 
-@njit(cache=True)
-def prepare_nb(sf, si, sb, dims, learners, act_in, act_buf, clipped, day_shocks, z, skip):
+@entry
+def prepare_nb(sf, si, sb, dims, learners, act_in, act_buf, clipped, streams, z, skip):
     """Clip ``act_in`` (E, M, J) into ``act_buf`` (E, A, n_act) at the learners' rows, count the
-    clipped entries per learner into ``clipped`` (E, M) int64, and copy each env's shocks for this
-    step from ``day_shocks`` (E, steps_per_day, n_shocks) into ``z`` (E, n_shocks). Envs flagged
-    in ``skip`` (E,) bool, and envs whose episode is done, are left alone."""
-    _prepare_views_nb(state_views_nb(sf, si, sb, dims)[0], learners, act_in, act_buf, clipped, day_shocks,
+    clipped entries per learner into ``clipped`` (E, M) int64, and draw each env's shocks for this
+    step into ``z`` (E, n_shocks) from its random stream ``streams[e]`` (4,) uint64 (``rng_nb``).
+    Envs flagged in ``skip`` (E,) bool, and envs whose episode is done, are left alone."""
+    _prepare_views_nb(state_views_nb(sf, si, sb, dims)[0], learners, act_in, act_buf, clipped, streams,
                       z, skip)
 
 
-@njit(cache=True)
-def _prepare_views_nb(s, learners, act_in, act_buf, clipped, day_shocks, z, skip):
+@kernel
+def _prepare_views_nb(s, learners, act_in, act_buf, clipped, streams, z, skip):
     E, M, J = act_in.shape
-    spd = day_shocks.shape[1]
+    n_normal = z.shape[1] - s.cash.shape[1]  # the last A shocks are clearing-priority uniforms
     for e in range(E):
         if skip[e] or s.done[e]:
             continue
@@ -78,54 +78,40 @@ def _prepare_views_nb(s, learners, act_in, act_buf, clipped, day_shocks, z, skip
                     n += 1
                 act_buf[e, a, j] = x
             clipped[e, m] = n
-        z[e, :] = day_shocks[e, s.step[e] % spd]
+        fill_shocks_nb(streams[e], z[e], n_normal)
 
 
-@njit(cache=True)
+@entry
 def finish_nb(pf, uf, ui, sf, si, sb, dims, learners, rp, rows, lo, hi, obs, prev, rew, term, info,
-              clipped, need_draw):
+              clipped):
     """For envs flagged in ``rows`` (E,) bool: observations into ``obs`` (E, M, obs_dim) float32,
     rewards since the last call into ``rew`` (E, M) (updating ``prev``), termination flags into
-    ``term`` (E, M) bool, the info table into ``info``, and ``need_draw`` (E,) bool: the env goes
-    on into a new trading day whose shocks the facade must draw (False for envs not in ``rows``).
-    Returns how many need a draw.
+    ``term`` (E, M) bool and the info table into ``info``.
 
     Market reward: change of log NAV. Almgren-Chriss reward: minus the step's mean-variance
     shortfall, -(n_k (S_0 - S~_k) + lambda sigma^2 tau x_k^2) / (X S_0) x 100 (percent of initial
     value), whose expected sum is -(E[IS] + lambda Var[IS]) for any deterministic schedule.
     """
-    return _finish_views_nb(pf, universe_views_nb(uf, ui, dims)[0], state_views_nb(sf, si, sb, dims)[0],
-                            learners, rp, rows, lo, hi, obs, prev, rew, term, info, clipped, need_draw)
+    _finish_views_nb(pf, universe_views_nb(uf, ui, dims)[0], state_views_nb(sf, si, sb, dims)[0],
+                     learners, rp, rows, lo, hi, obs, prev, rew, term, info, clipped)
 
 
-@njit(cache=True)
-def _finish_views_nb(pf, u, s, learners, rp, rows, lo, hi, obs, prev, rew, term, info, clipped, need_draw):
+@kernel
+def _finish_views_nb(pf, u, s, learners, rp, rows, lo, hi, obs, prev, rew, term, info, clipped):
     E = s.price.shape[0]
     M = learners.shape[0]
     T = s.tier_level.shape[1]
     K = s.index_level.shape[1]
-    N = s.price.shape[1]
-    spd = int(pf[P.STEPS_PER_DAY])
     is_ac = pf[P.MODE] > 0.5
     term_liq = rp[R.TERM_ON_LIQ] > 0.5
-    tier_adv = np.zeros(T)
-    for i in range(N):
-        tier_adv[u.tier[i]] += u.adv[i]
-    expo = np.zeros(T)
-    n_draw = 0
     for e in range(E):
         if not rows[e]:
-            need_draw[e] = False
             continue
         done = s.done[e]
-        need = (not done) and s.step[e] > 0 and s.step[e] % spd == 0
-        need_draw[e] = need
-        if need:
-            n_draw += 1
         if is_ac:
             _finish_ac_nb(pf, s, e, rp, obs, prev, rew, term, info)
         else:
-            observe_env_nb(pf, u, s, e, learners, lo, hi, tier_adv, expo, obs[e])
+            observe_env_nb(pf, u, s, e, learners, lo, hi, obs[e])
             for m in range(M):
                 a = learners[m]
                 now = log_nav_nb(s.equity[e, a], s.equity0[e, a])
@@ -154,10 +140,9 @@ def _finish_views_nb(pf, u, s, learners, rp, rows, lo, hi, obs, prev, rew, term,
                 r[N_INFO_SCALARS + t] = 1.0 - s.tier_level[e, t]
             for k in range(K):
                 r[N_INFO_SCALARS + T + k] = basis_annualized_nb(s.basis[e, k], s.days_left[e, k])
-    return n_draw
 
 
-@njit(cache=True)
+@kernel
 def _finish_ac_nb(pf, s, e, rp, obs, prev, rew, term, info):
     x0 = pf[P.AC_X0]
     s0 = rp[R.AC_S0]
@@ -176,19 +161,17 @@ def _finish_ac_nb(pf, s, e, rp, obs, prev, rew, term, info):
     info[e, 0, _SHORTFALL] = x0 * s0 - cash if s.done[e] else 0.0
 
 
-@njit(cache=True)
-def facade_step_nb(pf, uf, ui, sf, si, sb, dims, learners, rp, act_in, act_buf, clipped, day_shocks,
-                   z, skip, rows, lo, hi, obs, prev, rew, term, info, need_draw):
+@entry
+def facade_step_nb(pf, uf, ui, sf, si, sb, dims, learners, rp, act_in, act_buf, clipped, streams,
+                   z, skip, rows, lo, hi, obs, prev, rew, term, info):
     """``prepare_nb``, the serial core step of every env not skipped and not done, then
-    ``finish_nb`` for the envs not skipped (``rows`` receives ``~skip``). Returns ``finish_nb``'s
-    count of envs that need a new day's shocks."""
+    ``finish_nb`` for the envs not skipped (``rows`` receives ``~skip``)."""
     u = universe_views_nb(uf, ui, dims)[0]
     s = state_views_nb(sf, si, sb, dims)[0]
-    _prepare_views_nb(s, learners, act_in, act_buf, clipped, day_shocks, z, skip)
+    _prepare_views_nb(s, learners, act_in, act_buf, clipped, streams, z, skip)
     E = act_in.shape[0]
     for e in range(E):
         rows[e] = not skip[e]
         if rows[e]:
             env_step_views_nb(pf, u, s, e, act_buf, z)
-    return _finish_views_nb(pf, u, s, learners, rp, rows, lo, hi, obs, prev, rew, term, info, clipped,
-                            need_draw)
+    _finish_views_nb(pf, u, s, learners, rp, rows, lo, hi, obs, prev, rew, term, info, clipped)

@@ -1,8 +1,8 @@
 """Index futures: snowball dealer hedges, basis dynamics, daily settlement."""
 import math
 
-from numba import njit
 
+from dma_gym.core.jit import kernel
 from dma_gym.core.layout import P, Shock
 
 # Monte-Carlo deltas of the dealer's snowball hedge (MODELS.md §4.5 [C], GBM sigma 25%):
@@ -14,7 +14,7 @@ _DELTA_FAR = 0.4  # fresh note at S = 100%
 _DELTA_KNOCKED = 1.0  # after knock-in the note is a plain long-index exposure
 
 
-@njit(cache=True)
+@kernel
 def _interp_tenor_nb(tenor, values):
     if tenor <= _TENORS[0]:
         return values[0]
@@ -25,7 +25,7 @@ def _interp_tenor_nb(tenor, values):
     return values[3]
 
 
-@njit(cache=True)
+@kernel
 def snowball_delta_nb(level, ki, tenor, knocked):
     """Dealer's hedge delta per unit notional for a note at index/start ``level``.
 
@@ -44,7 +44,7 @@ def snowball_delta_nb(level, ki, tenor, knocked):
     return _DELTA_FAR + (near - _DELTA_FAR) * x ** expo
 
 
-@njit(cache=True)
+@kernel
 def dealer_flow_nb(pf, u, s, e):
     """Dealers re-hedge every step: the change of their long futures is futures flow (CNY bn)."""
     K = s.index_level.shape[1]
@@ -67,7 +67,7 @@ def dealer_flow_nb(pf, u, s, e):
         s.dealer_qty[e, k] = target
 
 
-@njit(cache=True)
+@kernel
 def knock_in_nb(u, s, e):
     """Daily knock-in observation at the close."""
     K, B = s.knocked.shape[1], s.knocked.shape[2]
@@ -77,7 +77,7 @@ def knock_in_nb(u, s, e):
                 s.knocked[e, k, b] = True
 
 
-@njit(cache=True)
+@kernel
 def basis_nb(pf, u, s, e, z):
     """Step 6: basis mean-reverts to its normal discount and moves with net futures flow.
 
@@ -111,7 +111,7 @@ def basis_nb(pf, u, s, e, z):
         s.basis[e, k] = f / lev - 1.0 if lev > 0.0 else 0.0
 
 
-@njit(cache=True)
+@kernel
 def basis_annualized_nb(basis, days_left):
     """Annualised basis (per remaining trading day x 242), the convention of MODELS.md §4.4."""
     return basis * 242.0 / max(days_left, 1.0)

@@ -135,6 +135,7 @@ class Universe(NamedTuple):
     ie_thr: np.ndarray  # (C,) drawdown at which an enhanced cohort faces redemptions
     tier: np.ndarray  # (N,) int tier id 0..T-1
     board: np.ndarray  # (N,) int board id 0 main, 1 ChiNext/STAR, 2 BSE
+    tier_start: np.ndarray  # (T + 1,) int: tier t is stocks tier_start[t] .. tier_start[t + 1] - 1
 
 
 class State(NamedTuple):
@@ -227,6 +228,7 @@ class State(NamedTuple):
     rule: np.ndarray  # (E, A) peer rule: 0 threshold, 1 target, 2 margin_trigger
     call_deadline: np.ndarray  # (E, A) step by which a margin call must be cured
     priority: np.ndarray  # (E, A) clearing priority this step (0 first; sequential mode)
+    prio_order: np.ndarray  # (E, A) managers by priority this step (stable argsort of priority)
     # ---- bool ----------------------------------------------------------------------------
     reg_active: np.ndarray  # (E,) restrictions in force
     halted: np.ndarray  # (E,) circuit breaker: stocks halted for the rest of the day
@@ -234,6 +236,7 @@ class State(NamedTuple):
     at_ld: np.ndarray  # (E, N) at limit-down after this step
     at_lu: np.ndarray  # (E, N) at limit-up after this step
     controlled: np.ndarray  # (E, A) orders come from actions (else the peer rule)
+    active: np.ndarray  # (E, A) the manager placed stock orders this step (before masks)
     call_active: np.ndarray  # (E, A) margin call outstanding
     liquidated: np.ndarray  # (E, A) broker has taken over (forced liquidation)
     warning: np.ndarray  # (E, A) margin ratio below the warning line
@@ -272,7 +275,7 @@ def universe_views_nb(uf, ui, dims):
     Returns:
         (Universe, n_float, n_int)
     """
-    N, K, B, C = dims[D.N], dims[D.K], dims[D.B], dims[D.C]
+    N, K, T, B, C = dims[D.N], dims[D.K], dims[D.T], dims[D.B], dims[D.C]
     o = np.int64(0)
     price0, o = _f1(uf, o, N)
     adv, o = _f1(uf, o, N)
@@ -297,10 +300,11 @@ def universe_views_nb(uf, ui, dims):
     oi = np.int64(0)
     tier, oi = _f1(ui, oi, N)
     board, oi = _f1(ui, oi, N)
+    tier_start, oi = _f1(ui, oi, T + 1)
     u = Universe(price0, adv, sigma, margin_rate, beta, size_load, limit, tier_w, index_w, nt_w,
                  ie_shares, nf_shares, nf_hedge, sb_notional, sb_ki, sb_tenor, normal_basis, fut_depth,
                  nf_thr, ie_thr,
-                 tier, board)
+                 tier, board, tier_start)
     return u, o, oi
 
 
@@ -395,6 +399,7 @@ def state_views_nb(sf, si, sb, dims):
     rule, oi = _f2(si, oi, E, A)
     call_deadline, oi = _f2(si, oi, E, A)
     priority, oi = _f2(si, oi, E, A)
+    prio_order, oi = _f2(si, oi, E, A)
     ob = np.int64(0)
     reg_active, ob = _f1(sb, ob, E)
     halted, ob = _f1(sb, ob, E)
@@ -402,6 +407,7 @@ def state_views_nb(sf, si, sb, dims):
     at_ld, ob = _f2(sb, ob, E, N)
     at_lu, ob = _f2(sb, ob, E, N)
     controlled, ob = _f2(sb, ob, E, A)
+    active, ob = _f2(sb, ob, E, A)
     call_active, ob = _f2(sb, ob, E, A)
     liquidated, ob = _f2(sb, ob, E, A)
     warning, ob = _f2(sb, ob, E, A)
@@ -419,8 +425,8 @@ def state_views_nb(sf, si, sb, dims):
               day_net_sold, sold_step, bought_step, unfilled_step, cut_step, intended_cum,
               sold_cum, cum_buy, cum_sell, cum_fut, cum_fin, cum_fee, cash0,
               hold, locked, order, fill, fut, fut_order, fut_day_cover,
-              step, day, rule, call_deadline, priority,
-              reg_active, halted, done, at_ld, at_lu, controlled, call_active, liquidated, warning,
+              step, day, rule, call_deadline, priority, prio_order,
+              reg_active, halted, done, at_ld, at_lu, controlled, active, call_active, liquidated, warning,
               knocked)
     return s, o, oi, ob
 
@@ -457,6 +463,24 @@ def allocate_state(dims: np.ndarray) -> tuple[Buffers, State]:
     _, nf, ni, nb = state_views_nb(e0, e1, e2, dims)
     buf = Buffers(np.zeros(nf), np.zeros(ni, np.int64), np.zeros(nb, np.bool_))
     return buf, views(buf, dims)
+
+
+def env_segments(dims: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where each env's part of every field lies in the flat buffers for ``dims``: per buffer
+    (sf, si, sb), an (F, 2) int64 array of (offset of the field, elements per env); env e's part
+    of field f is ``buf[off + e * n: off + (e + 1) * n]`` (every field's leading axis is E)."""
+    buf, s = allocate_state(dims)
+    out = []
+    for b in buf:
+        base = b.__array_interface__["data"][0]
+        rows = [((v.__array_interface__["data"][0] - base) // b.itemsize, v[0].size)
+                for v in s if v.dtype == b.dtype and v.size]
+        out.append(np.array(sorted(rows), np.int64).reshape(-1, 2))
+    E = int(dims[D.E])
+    for b, seg in zip(buf, out):  # the segments tile the buffer exactly
+        if int((seg[:, 1] * E).sum()) != b.size:
+            raise RuntimeError("state layout: fields do not tile their buffer")
+    return out[0], out[1], out[2]
 
 
 def views(buf: Buffers, dims: np.ndarray) -> State:

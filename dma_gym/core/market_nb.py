@@ -1,16 +1,14 @@
 """Stock market mechanics: exogenous factor moves, netted clearing with impact and limits, liquidity."""
 import math
 
-import numpy as np
-from numba import njit
-
+from dma_gym.core.jit import kernel
 from dma_gym.core.layout import P, Shock
 
 TINY = 1e-12
 BIG = 1e300
 
 
-@njit(cache=True)
+@kernel
 def effective_adv_nb(pf, adv_i, stress_t):
     """ADV in CNY bn/day after the liquidity spiral removed depth."""
     if pf[P.SPIRAL_ON] > 0.5:
@@ -18,7 +16,7 @@ def effective_adv_nb(pf, adv_i, stress_t):
     return adv_i
 
 
-@njit(cache=True)
+@kernel
 def effective_sigma_nb(pf, sigma_i, stress_t):
     """Daily volatility after the liquidity spiral raised it."""
     if pf[P.SPIRAL_ON] > 0.5:
@@ -26,7 +24,7 @@ def effective_sigma_nb(pf, sigma_i, stress_t):
     return sigma_i
 
 
-@njit(cache=True)
+@kernel
 def clip_price_nb(pf, x, lo, hi):
     if pf[P.LIMITS_ON] > 0.5:
         if x < lo:
@@ -36,7 +34,7 @@ def clip_price_nb(pf, x, lo, hi):
     return x
 
 
-@njit(cache=True)
+@kernel
 def exogenous_nb(pf, u, s, e, z):
     """Step 1: factor + idiosyncratic returns move the fundamental log price; transient decays."""
     dt = pf[P.DT]
@@ -51,18 +49,21 @@ def exogenous_nb(pf, u, s, e, z):
     zm = pf[P.MKT_VOL] * sq * z[Shock.MKT]
     zs = pf[P.SIZE_VOL] * sq * z[Shock.SIZE]
     decay = pf[P.TRANS_DECAY]
-    for i in range(N):
-        t = u.tier[i]
+    idio = pf[P.IDIO_SCALE]
+    for t in range(s.tier_level.shape[1]):
         vm = 1.0
         if pf[P.SPIRAL_ON] > 0.5:
             vm = 1.0 + pf[P.VOL_RISE] * s.stress[e, t]
-        noise = u.beta[i] * zm + u.size_load[i] * zs + pf[P.IDIO_SCALE] * u.sigma[i] * sq * z[Shock.IDIO + i]
-        s.log_fund[e, i] += u.beta[i] * mkt + u.size_load[i] * size + vm * noise
-        s.transient[e, i] *= decay
-        s.price[e, i] = clip_price_nb(pf, math.exp(s.log_fund[e, i] + s.transient[e, i]), s.lo[e, i], s.hi[e, i])
+        for i in range(u.tier_start[t], u.tier_start[t + 1]):
+            noise = u.beta[i] * zm + u.size_load[i] * zs + idio * u.sigma[i] * sq * z[Shock.IDIO + i]
+            lf = s.log_fund[e, i] + (u.beta[i] * mkt + u.size_load[i] * size + vm * noise)
+            tr = s.transient[e, i] * decay
+            s.log_fund[e, i] = lf
+            s.transient[e, i] = tr
+            s.price[e, i] = clip_price_nb(pf, math.exp(lf + tr), s.lo[e, i], s.hi[e, i])
 
 
-@njit(cache=True)
+@kernel
 def _power_nb(x, expo):
     """x**expo with an exact sqrt fast path for the square-root law (expo = 0.5)."""
     if expo == 0.5:
@@ -70,7 +71,7 @@ def _power_nb(x, expo):
     return x ** expo
 
 
-@njit(cache=True)
+@kernel
 def limit_capacity_nb(pf, p0, bound, v_sh, sig, sign):
     """Largest net quantity (shares) that clears before the price reaches ``bound``.
 
@@ -98,7 +99,7 @@ def limit_capacity_nb(pf, p0, bound, v_sh, sig, sign):
     return min(q_exec, q_mid)
 
 
-@njit(cache=True)
+@kernel
 def clear_price_nb(pf, p0, lo, hi, v_sh, sig, buys, sells):
     """Step 5 for one stock: net the gross orders, apply impact and limits.
 
@@ -124,12 +125,19 @@ def clear_price_nb(pf, p0, lo, hi, v_sh, sig, buys, sells):
     # then is the (costlier) capacity solved, and the comparison is the same as qabs <= capacity
     inside = True
     if pf[P.LIMITS_ON] > 0.5:
-        lin = (pf[P.PERM] + pf[P.TRANS]) * sig
-        mark = p0 * math.exp(sign * lin * qabs / v_sh) if lin > 0.0 else p0
         if sign < 0.0:
-            inside = px >= bound and mark >= bound and p0 > bound * (1.0 + TINY)
+            inside = px >= bound and p0 > bound * (1.0 + TINY)
         else:
-            inside = px <= bound and mark <= bound and p0 < bound * (1.0 - TINY)
+            inside = px <= bound and p0 < bound * (1.0 - TINY)
+        lin = (pf[P.PERM] + pf[P.TRANS]) * sig
+        if inside and lin > 0.0:
+            # post-trade mark p0*exp(x): exp(x) >= 1 + x, and exp(x) <= 1/(1 - x) for x < 1,
+            # settle most cases without the exponential
+            x = sign * lin * qabs / v_sh
+            if sign < 0.0:
+                inside = p0 * (1.0 + x) >= bound or p0 * math.exp(x) >= bound
+            else:
+                inside = (x < 1.0 and p0 <= bound * (1.0 - x)) or p0 * math.exp(x) <= bound
     locked = False
     if inside:
         qf = qabs
@@ -151,7 +159,7 @@ def clear_price_nb(pf, p0, lo, hi, v_sh, sig, buys, sells):
     return qf, px, locked, (sells + qf) / buys, 1.0
 
 
-@njit(cache=True)
+@kernel
 def liquidity_nb(pf, u, s, e):
     """Step 9: stress per tier moves toward a target set by drawdown, net selling, limit-downs and
     liquidity-provider losses (Brunnermeier-Pedersen loss spiral; Khandani-Lo MM withdrawal)."""
@@ -174,7 +182,7 @@ def liquidity_nb(pf, u, s, e):
         s.stress[e, t] += a * (target - s.stress[e, t])
 
 
-@njit(cache=True)
+@kernel
 def set_bands_nb(pf, u, s, e):
     """Closing prices become the reference for tomorrow's limit band."""
     N = s.price.shape[1]
@@ -188,39 +196,38 @@ def set_bands_nb(pf, u, s, e):
             s.hi[e, i] = BIG
 
 
-@njit(cache=True)
+@kernel
 def levels_and_flags_nb(pf, u, s, e):
-    """``levels_nb`` and ``update_limit_flags_nb`` in one pass over the stocks."""
+    """Tier and index levels (float-cap weighted price relatives), their running peaks, the
+    limit-up/down flags and the limit-down shares, in one pass over the stocks, tier by tier."""
     T = s.tier_level.shape[1]
     K = s.index_level.shape[1]
     N = s.price.shape[1]
     limits = pf[P.LIMITS_ON] > 0.5
-    counts = np.zeros(T)
-    for t in range(T):
-        s.tier_level[e, t] = 0.0
-        s.tier_ld_share[e, t] = 0.0
     for k in range(K):
         s.index_level[e, k] = 0.0
     n_ld = 0
-    for i in range(N):
-        p = s.price[e, i]
-        t = u.tier[i]
-        rel = p / u.price0[i]
-        s.tier_level[e, t] += u.tier_w[i] * rel
-        for k in range(K):
-            s.index_level[e, k] += u.index_w[k, i] * rel
-        ld = limits and p <= s.lo[e, i] * (1.0 + 1e-9)
-        s.at_ld[e, i] = ld
-        s.at_lu[e, i] = limits and p >= s.hi[e, i] * (1.0 - 1e-9)
-        counts[t] += 1.0
-        if ld:
-            n_ld += 1
-            s.tier_ld_share[e, t] += 1.0
     for t in range(T):
-        if s.tier_level[e, t] > s.tier_peak[e, t]:
-            s.tier_peak[e, t] = s.tier_level[e, t]
-        if counts[t] > 0:
-            s.tier_ld_share[e, t] /= counts[t]
+        level = 0.0
+        n_t = 0
+        lo_i = u.tier_start[t]
+        hi_i = u.tier_start[t + 1]
+        for i in range(lo_i, hi_i):
+            p = s.price[e, i]
+            rel = p / u.price0[i]
+            level += u.tier_w[i] * rel
+            for k in range(K):
+                s.index_level[e, k] += u.index_w[k, i] * rel
+            ld = limits and p <= s.lo[e, i] * (1.0 + 1e-9)
+            s.at_ld[e, i] = ld
+            s.at_lu[e, i] = limits and p >= s.hi[e, i] * (1.0 - 1e-9)
+            if ld:
+                n_t += 1
+        s.tier_level[e, t] = level
+        if level > s.tier_peak[e, t]:
+            s.tier_peak[e, t] = level
+        n_ld += n_t
+        s.tier_ld_share[e, t] = n_t / (hi_i - lo_i) if hi_i > lo_i else 0.0
     for k in range(K):
         if s.index_level[e, k] > s.index_peak[e, k]:
             s.index_peak[e, k] = s.index_level[e, k]

@@ -1,8 +1,8 @@
 """Observations: normalised, bounded features of one manager's view of the market, batched."""
 import numpy as np
-from numba import njit
 
 from dma_gym.core.futures_nb import basis_annualized_nb
+from dma_gym.core.jit import kernel
 from dma_gym.core.layout import P
 
 # (name, low, high): the single source of the observation layout and its bounds.
@@ -73,19 +73,17 @@ OBS_LOW = np.array([f[1] for f in OBS_FEATURES], np.float32)
 OBS_HIGH = np.array([f[2] for f in OBS_FEATURES], np.float32)
 
 
-@njit(cache=True)
+@kernel
 def _put(out, j, x, lo, hi):
     if x != x:  # NaN cannot occur in a valid state; keep the box contract regardless
         x = 0.0
     out[j] = min(max(x, lo[j]), hi[j])
 
 
-@njit(cache=True)
-def observe_env_nb(pf, u, s, e, managers, lo, hi, tier_adv, expo, out):
-    """Fill ``out`` (M, N_OBS) for env ``e``; ``tier_adv`` (T,) is the universe's ADV per tier and
-    ``expo`` (T,) scratch space."""
+@kernel
+def observe_env_nb(pf, u, s, e, managers, lo, hi, out):
+    """Fill ``out`` (M, N_OBS) for env ``e`` (``lo``/``hi``: the feature bounds)."""
     A = s.cash.shape[1]
-    N = s.price.shape[1]
     K = s.fut.shape[2]
     T = s.tier_level.shape[1]
     M = managers.shape[0]
@@ -116,15 +114,13 @@ def observe_env_nb(pf, u, s, e, managers, lo, hi, tier_adv, expo, out):
             left = (s.call_deadline[e, a] - s.step[e]) / max(pf[P.CALL_STEPS], 1.0)
         _put(o, 7, left, lo, hi)
         _put(o, 8, 1.0 if s.warning[e, a] else 0.0, lo, hi)
-        for t in range(T):
-            expo[t] = 0.0
         locked = 0.0
-        for i in range(N):
-            v = s.hold[e, a, i] * s.price[e, i]
-            expo[u.tier[i]] += v
-            locked += s.locked[e, a, i] * s.price[e, i]
         for t in range(T):
-            _put(o, 9 + t, expo[t] / eq0, lo, hi)
+            expo = 0.0
+            for i in range(u.tier_start[t], u.tier_start[t + 1]):
+                expo += s.hold[e, a, i] * s.price[e, i]
+                locked += s.locked[e, a, i] * s.price[e, i]
+            _put(o, 9 + t, expo / eq0, lo, hi)
         for k in range(K):
             _put(o, 14 + k, s.fut[e, a, k] * s.fut_price[e, k] / eq0, lo, hi)
         _put(o, 17, s.cash[e, a] / eq0, lo, hi)
@@ -133,7 +129,10 @@ def observe_env_nb(pf, u, s, e, managers, lo, hi, tier_adv, expo, out):
         for t in range(T):
             _put(o, 21 + t, 10.0 * (s.tier_level[e, t] / s.tier_prev_close[e, t] - 1.0), lo, hi)
             _put(o, 26 + t, 1.0 - s.tier_level[e, t] / s.tier_peak[e, t], lo, hi)
-            _put(o, 31 + t, s.tier_value_day[e, t] / tier_adv[t], lo, hi)
+            adv = 0.0
+            for i in range(u.tier_start[t], u.tier_start[t + 1]):
+                adv += u.adv[i]
+            _put(o, 31 + t, s.tier_value_day[e, t] / adv, lo, hi)
             _put(o, 37 + t, s.tier_ld_share[e, t], lo, hi)
             _put(o, 42 + t, s.stress[e, t], lo, hi)
             _put(o, 52 + t, s.tier_sell_flow[e, t], lo, hi)

@@ -131,6 +131,7 @@ def _market_step_env(pf, u, s, e: int, actions: np.ndarray, z: np.ndarray) -> No
     _begin_step(s, e)
     pri = z[Shock.IDIO + 2 * N + K: Shock.IDIO + 2 * N + K + A]
     s.priority[e] = [int(v * 1e9) for v in pri]
+    s.prio_order[e] = np.argsort(s.priority[e], kind="stable")
     # 1. exogenous moves
     _exogenous(pf, u, s, e, z)
     _levels(u, s, e)
@@ -141,6 +142,7 @@ def _market_step_env(pf, u, s, e: int, actions: np.ndarray, z: np.ndarray) -> No
     _background_orders(pf, u, s, e, z)
     # 3. managers
     _manager_orders(pf, u, s, e, actions)
+    s.active[e] = (s.order[e] != 0.0).any(axis=1)
     # 4. regulation masks
     _masks(pf, u, s, e)
     # 5. clearing
@@ -534,7 +536,7 @@ def _sequential_fills(s, e: int, fill: np.ndarray, rationed: np.ndarray, capacit
     """
     order = s.order[e]
     left = capacity.copy()
-    for a in np.argsort(s.priority[e], kind="stable"):
+    for a in s.prio_order[e]:
         o = order[a]
         take = rationed & (o * side > 0.0)
         f = np.minimum(np.abs(o), left)
@@ -602,6 +604,8 @@ def _clear_all(pf, u, s, e: int) -> None:
         o = order[a]
         buys = buys + np.where(o > 0.0, o, 0.0)
         sells = sells - np.where(o < 0.0, o, 0.0)
+    s.gross_buy[e] = buys
+    s.gross_sell[e] = sells
     qf = _clear_stocks(pf, u, s, e, buys, sells)
     fb = s.fill_buy[e].copy()
     fs = s.fill_sell[e].copy()

@@ -1,7 +1,6 @@
 """One batched step of the market: E envs x A managers in a single call, in DESIGN.md order."""
 import math
 
-import numpy as np
 from numba import njit, prange
 
 from dma_gym.core.accounts_nb import (
@@ -9,9 +8,10 @@ from dma_gym.core.accounts_nb import (
     masks_nb, peer_futures_nb, sequential_fills_nb, settle_futures_nb,
 )
 from dma_gym.core.background_nb import (
-    background_fills_nb, background_orders_nb, fund_decisions_nb, overlay_flow_nb,
+    background_fill_nb, background_orders_nb, fund_decisions_nb, overlay_flow_nb,
 )
 from dma_gym.core.futures_nb import basis_nb, dealer_flow_nb, knock_in_nb
+from dma_gym.core.jit import entry, kernel
 from dma_gym.core.layout import D, P, Shock, state_views_nb, universe_views_nb
 from dma_gym.core.market_nb import (
     clear_price_nb, clip_price_nb, effective_adv_nb, effective_sigma_nb, exogenous_nb, levels_and_flags_nb,
@@ -19,7 +19,7 @@ from dma_gym.core.market_nb import (
 )
 
 
-@njit(cache=True)
+@kernel
 def _begin_step_nb(s, e):
     A = s.cash.shape[1]
     K = s.fut.shape[2]
@@ -32,80 +32,108 @@ def _begin_step_nb(s, e):
         s.fut_flow[e, k] = 0.0
 
 
-@njit(cache=True)
+@kernel
+def _priority_order_nb(s, e):
+    """``prio_order[e]``: managers sorted by ``priority[e]``, ties by index (a stable insertion sort;
+    A is small and this runs once per step)."""
+    A = s.cash.shape[1]
+    order = s.prio_order[e]
+    pri = s.priority[e]
+    for a in range(A):
+        j = a
+        while j > 0 and pri[order[j - 1]] > pri[a]:
+            order[j] = order[j - 1]
+            j -= 1
+        order[j] = a
+
+
+@kernel
 def _circuit_breaker_nb(pf, s, e):
     if pf[P.CB_ON] > 0.5 and not s.halted[e]:
         if s.tier_level[e, 0] / s.tier_prev_close[e, 0] - 1.0 <= -pf[P.CB_THRESHOLD]:
             s.halted[e] = True
 
 
-@njit(cache=True)
+@kernel
 def _clear_all_nb(pf, u, s, e):
-    """Step 5 for every stock, then fills for managers and background."""
+    """Step 5: gross orders per stock, clearing stock by stock (tier by tier) with the
+    background's fills, then the managers' fills. Split into passes so that each loop is short:
+    the clearing of one stock is a long chain of dependent divisions and exponentials, and a
+    short loop body lets the CPU overlap consecutive stocks."""
     A = s.cash.shape[1]
     N = s.price.shape[1]
     T = s.tier_level.shape[1]
     sequential = pf[P.CLEARING_ORDER] > 0.5
     halted = s.halted[e]
-    bg_fb = np.ones(N)
-    bg_fs = np.ones(N)
-    tier_adv = np.zeros(T)
-    for t in range(T):
-        s.tier_sell_flow[e, t] = 0.0
+    # gross orders: the background first, then managers in index order (inactive rows are zero)
     for i in range(N):
-        t = u.tier[i]
-        tier_adv[t] += u.adv[i]
-        buys = s.bg_buy[e, i]
-        sells = s.bg_sell[e, i]
-        for a in range(A):
-            o = s.order[e, a, i]
-            if o > 0.0:
-                buys += o
-            elif o < 0.0:
-                sells -= o
-        p0 = s.price[e, i]
-        if halted:
-            qf, px, locked, fb, fs = 0.0, p0, False, 0.0, 0.0
-        else:
-            st = s.stress[e, t]
-            v_sh = effective_adv_nb(pf, u.adv[i], st) / p0  # shares per day
-            sig = effective_sigma_nb(pf, u.sigma[i], st)
-            qf, px, locked, fb, fs = clear_price_nb(pf, p0, s.lo[e, i], s.hi[e, i], v_sh, sig, buys, sells)
-            dlog = sig * qf / v_sh
-            s.log_fund[e, i] += pf[P.PERM] * dlog
-            s.transient[e, i] += pf[P.TRANS] * dlog
-        s.exec_price[e, i] = px
-        s.fill_buy[e, i] = fb
-        s.fill_sell[e, i] = fs
-        s.volume_step[e, i] = 0.0 if halted else min(buys, sells) + abs(qf)
-        if locked:
-            s.price[e, i] = px
-        elif not halted:
-            s.price[e, i] = clip_price_nb(pf, math.exp(s.log_fund[e, i] + s.transient[e, i]),
-                                          s.lo[e, i], s.hi[e, i])
-        for a in range(A):
-            o = s.order[e, a, i]
-            s.fill[e, a, i] = o * (fb if o > 0.0 else fs)
-        bg_fb[i] = fb
-        bg_fs[i] = fs
-        if sequential and not halted:
-            if fs < 1.0:
-                bg_fs[i] = sequential_fills_nb(s.order[e], s.fill[e], s.priority[e], i, fs * sells,
-                                               -1.0, s.bg_sell[e, i])
-            if fb < 1.0:
-                bg_fb[i] = sequential_fills_nb(s.order[e], s.fill[e], s.priority[e], i, fb * buys,
-                                               1.0, s.bg_buy[e, i])
-        s.volume_day[e, i] += s.volume_step[e, i]
-        s.tier_value_day[e, t] += s.volume_step[e, i] * px
-        s.tier_sell_flow[e, t] -= qf * px
-    apply_fills_nb(pf, s, e)
-    background_fills_nb(s, e, bg_fb, bg_fs)
+        s.gross_buy[e, i] = s.bg_buy[e, i]
+        s.gross_sell[e, i] = s.bg_sell[e, i]
+    for a in range(A):
+        if s.active[e, a]:
+            for i in range(N):
+                o = s.order[e, a, i]
+                s.gross_buy[e, i] += max(o, 0.0)  # adding 0.0 changes nothing
+                s.gross_sell[e, i] += max(-o, 0.0)
     for t in range(T):
-        flow = s.tier_sell_flow[e, t] / (tier_adv[t] * pf[P.DT])
+        adv_t = 0.0
+        flow = 0.0
+        value = s.tier_value_day[e, t]
+        st = s.stress[e, t]
+        for i in range(u.tier_start[t], u.tier_start[t + 1]):
+            adv_t += u.adv[i]
+            buys = s.gross_buy[e, i]
+            sells = s.gross_sell[e, i]
+            p0 = s.price[e, i]
+            if halted:
+                qf, px, locked, fb, fs = 0.0, p0, False, 0.0, 0.0
+            else:
+                v_sh = effective_adv_nb(pf, u.adv[i], st) / p0  # shares per day
+                sig = effective_sigma_nb(pf, u.sigma[i], st)
+                qf, px, locked, fb, fs = clear_price_nb(pf, p0, s.lo[e, i], s.hi[e, i], v_sh, sig, buys, sells)
+                dlog = sig * qf / v_sh
+                s.log_fund[e, i] += pf[P.PERM] * dlog
+                s.transient[e, i] += pf[P.TRANS] * dlog
+            s.exec_price[e, i] = px
+            s.fill_buy[e, i] = fb
+            s.fill_sell[e, i] = fs
+            vol = 0.0 if halted else min(buys, sells) + abs(qf)
+            s.volume_step[e, i] = vol
+            if locked:
+                s.price[e, i] = px
+            elif not halted:
+                s.price[e, i] = clip_price_nb(pf, math.exp(s.log_fund[e, i] + s.transient[e, i]),
+                                              s.lo[e, i], s.hi[e, i])
+            bg_fb = fb
+            bg_fs = fs
+            if sequential and not halted:
+                for a in range(A):
+                    if s.active[e, a]:
+                        o = s.order[e, a, i]
+                        s.fill[e, a, i] = o * (fb if o > 0.0 else fs)
+                if fs < 1.0:
+                    bg_fs = sequential_fills_nb(s.order[e], s.fill[e], s.prio_order[e], i, fs * sells,
+                                                -1.0, s.bg_sell[e, i])
+                if fb < 1.0:
+                    bg_fb = sequential_fills_nb(s.order[e], s.fill[e], s.prio_order[e], i, fb * buys,
+                                                1.0, s.bg_buy[e, i])
+            background_fill_nb(s, e, i, bg_fb, bg_fs)
+            s.volume_day[e, i] += vol
+            value += vol * px
+            flow -= qf * px
+        s.tier_value_day[e, t] = value
+        flow /= adv_t * pf[P.DT]
         s.tier_sell_flow[e, t] = flow if flow > 0.0 else 0.0
+    if not sequential or halted:  # pro-rata fills (sequential ones were written stock by stock)
+        for a in range(A):
+            if s.active[e, a]:
+                for i in range(N):
+                    o = s.order[e, a, i]
+                    s.fill[e, a, i] = o * (s.fill_buy[e, i] if o > 0.0 else s.fill_sell[e, i])
+    apply_fills_nb(pf, s, e)
 
 
-@njit(cache=True)
+@kernel
 def _close_nb(pf, u, s, e):
     """Step 10: closing prices and new bands, T+1 unlock, knock-ins, settlement, regulation."""
     A = s.cash.shape[1]
@@ -140,7 +168,7 @@ def _close_nb(pf, u, s, e):
     s.day[e] += 1
 
 
-@njit(cache=True)
+@kernel
 def _new_day_nb(s, e):
     N = s.price.shape[1]
     T = s.tier_level.shape[1]
@@ -150,7 +178,7 @@ def _new_day_nb(s, e):
         s.tier_value_day[e, t] = 0.0
 
 
-@njit(cache=True)
+@kernel
 def market_step_env_nb(pf, u, s, e, actions, z):
     """One step of env ``e`` (market mode)."""
     spd = int(pf[P.STEPS_PER_DAY])
@@ -161,6 +189,7 @@ def market_step_env_nb(pf, u, s, e, actions, z):
     _begin_step_nb(s, e)
     for a in range(A):
         s.priority[e, a] = int(z[Shock.IDIO + 2 * N + s.fut.shape[2] + a] * 1e9)
+    _priority_order_nb(s, e)
     # 1. exogenous moves
     exogenous_nb(pf, u, s, e, z)
     levels_and_flags_nb(pf, u, s, e)
@@ -199,7 +228,7 @@ def market_step_env_nb(pf, u, s, e, actions, z):
         s.done[e] = True
 
 
-@njit(cache=True)
+@kernel
 def ac_step_env_nb(pf, u, s, e, actions, z):
     """One step of the Almgren-Chriss benchmark (MODELS.md §1.4), exactly:
     execution at S_{k-1} - eps*sgn(n) - eta*n/tau, then S_k = S_{k-1} + sigma*sqrt(tau)*xi - gamma*n.
@@ -250,7 +279,7 @@ def ac_step_env_nb(pf, u, s, e, actions, z):
         s.done[e] = True
 
 
-@njit(cache=True)
+@kernel
 def env_step_views_nb(pf, u, s, e, actions, shocks):
     """One step of env ``e`` on named views (no-op once its episode is done)."""
     if s.done[e]:
@@ -261,7 +290,7 @@ def env_step_views_nb(pf, u, s, e, actions, shocks):
         market_step_env_nb(pf, u, s, e, actions, shocks[e])
 
 
-@njit(cache=True)
+@entry
 def env_range_step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks, lo, hi):
     """One step of envs ``lo`` .. ``hi`` - 1 on the flat buffers (the named views, about 5 us to
     build, are built once for the range)."""
@@ -271,13 +300,13 @@ def env_range_step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks, lo, hi):
         env_step_views_nb(pf, u, s, e, actions, shocks)
 
 
-@njit(cache=True)
+@entry
 def env_step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks, e):
     """One step of env ``e`` on the flat buffers (no-op once its episode is done)."""
     env_range_step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks, e, e + 1)
 
 
-@njit(cache=True)
+@entry
 def step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks):
     """Advance every env whose episode is not done by one step, in place.
 

@@ -57,15 +57,13 @@ class Batch:
         self.actions = np.zeros((E, m.n_managers, m.n_actions))
         self.obs = np.zeros((E, M, self.obs_dim), np.float32)
         self.spd = int(round(m.pf[P.STEPS_PER_DAY]))
-        self.shocks = np.zeros((E, self.spd, m.n_shocks))  # the current trading day's shocks
-        self.rngs: list[np.random.Generator | None] = [None] * E
-        self.z = np.zeros((E, m.n_shocks))
+        self.streams = np.zeros((E, 4), np.uint64)  # per-env random streams (core.rng_nb)
+        self.z = np.zeros((E, m.n_shocks))  # this step's shocks, drawn in the core
         self.prev = np.zeros((E, M))  # log NAV (market) or cash (AC) at the previous step
         self.clipped = np.zeros((E, M), np.int64)
         self.rew = np.zeros((E, M))
         self.term = np.zeros((E, M), np.bool_)
         self.info = np.zeros((E, M, N_INFO_SCALARS + int(self.dims[D.T]) + int(self.dims[D.K])))
-        self.need_draw = np.zeros(E, np.bool_)
         self.rows = np.zeros(E, np.bool_)
         self._all = np.ones(E, np.bool_)
         self._none = np.zeros(E, np.bool_)
@@ -94,13 +92,11 @@ class Batch:
 
     # ---- episode control -----------------------------------------------------------------
     def reset_env(self, e: int, rng: np.random.Generator) -> None:
-        """Fresh episode in env ``e``: books and peer types, then the first day's shocks, from ``rng``
-        (which the env keeps drawing each new day's shocks from). Call ``refresh`` afterwards: it
-        writes the env's observation and info and sets the baseline of its next reward."""
-        m, s = self.market, self.state
-        m.reset_env(s, e, rng, self.controlled)
-        self.rngs[e] = rng
-        m.draw_shock_block(rng, self.shocks[e])
+        """Fresh episode in env ``e``: books and peer types from ``rng``, which also seeds the env's
+        random stream (every step's shocks are drawn from it in the core, the same number per
+        step whatever the agents do). Call ``refresh`` afterwards: it writes the env's observation
+        and info and sets the baseline of its next reward."""
+        self.market.reset_env(self.buf, self.dims, e, rng, self.controlled, stream=self.streams[e])
         self.actions[e] = 0.0
         self.clipped[e] = 0
 
@@ -110,7 +106,7 @@ class Batch:
         current log NAV (cash in Almgren-Chriss); the rewards it writes for them are meaningless."""
         r = self._all if rows is None else rows
         finish_nb(*self._core, self.learners, self.rp, r, self.obs_low, self.obs_high, self.obs, self.prev,
-                  self.rew, self.term, self.info, self.clipped, self.need_draw)
+                  self.rew, self.term, self.info, self.clipped)
 
     def validate(self, actions: Any, shape: tuple[int, ...]) -> np.ndarray:
         """(E, M, act_dim) float64 view/copy of ``actions``, which must have exactly ``shape`` (the
@@ -130,34 +126,26 @@ class Batch:
     def step(self, actions: np.ndarray, skip: np.ndarray | None = None) -> None:
         """Step all envs with validated ``actions`` (E, M, act_dim); envs flagged in ``skip`` (E,)
         bool do not move (next-step autoreset) and keep their outputs. Afterwards ``obs``, ``rew``,
-        ``term`` and ``info`` hold this step's outputs, and every env that went on into a new
-        trading day has drawn that day's shocks."""
+        ``term`` and ``info`` hold this step's outputs."""
         sk = self._none if skip is None else skip
         if self.n_envs < PARALLEL_MIN_ENVS:
-            n = facade_step_nb(*self._core, self.learners, self.rp, actions, self.actions, self.clipped,
-                               self.shocks, self.z, sk, self.rows, self.obs_low, self.obs_high, self.obs,
-                               self.prev, self.rew, self.term, self.info, self.need_draw)
+            facade_step_nb(*self._core, self.learners, self.rp, actions, self.actions, self.clipped,
+                           self.streams, self.z, sk, self.rows, self.obs_low, self.obs_high, self.obs,
+                           self.prev, self.rew, self.term, self.info)
+            return
+        s = self.state
+        prepare_nb(self.buf.sf, self.buf.si, self.buf.sb, self.dims, self.learners, actions, self.actions,
+                   self.clipped, self.streams, self.z, sk)
+        if skip is not None and skip.any():
+            was = s.done.copy()
+            s.done[skip] = True
+            self.market.step(self.buf, self.dims, self.actions, self.z, parallel=True)
+            s.done[:] = was
         else:
-            s = self.state
-            prepare_nb(self.buf.sf, self.buf.si, self.buf.sb, self.dims, self.learners, actions, self.actions,
-                       self.clipped, self.shocks, self.z, sk)
-            if skip is not None and skip.any():
-                was = s.done.copy()
-                s.done[skip] = True
-                self.market.step(self.buf, self.dims, self.actions, self.z, parallel=True)
-                s.done[:] = was
-            else:
-                self.market.step(self.buf, self.dims, self.actions, self.z, parallel=True)
-            np.logical_not(sk, out=self.rows)
-            n = finish_nb(*self._core, self.learners, self.rp, self.rows, self.obs_low, self.obs_high, self.obs,
-                          self.prev, self.rew, self.term, self.info, self.clipped, self.need_draw)
-        if n:  # a new trading day: draw its shocks (day 0 was drawn at reset)
-            draw = self.market.draw_shock_block
-            if self.n_envs == 1:
-                draw(self.rngs[0], self.shocks[0])
-            else:
-                for e in np.flatnonzero(self.need_draw):
-                    draw(self.rngs[e], self.shocks[e])
+            self.market.step(self.buf, self.dims, self.actions, self.z, parallel=True)
+        np.logical_not(sk, out=self.rows)
+        finish_nb(*self._core, self.learners, self.rp, self.rows, self.obs_low, self.obs_high, self.obs,
+                  self.prev, self.rew, self.term, self.info, self.clipped)
 
     # ---- outputs: ``obs``, ``rew``, ``term``, ``info`` hold the last step's or refresh's ---------
     def infos(self) -> dict[str, np.ndarray]:

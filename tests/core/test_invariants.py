@@ -258,7 +258,7 @@ def test_batch_equals_single_envs():
         buf, s, dims = m.allocate(1)
         rng = np.random.default_rng([seed, e])
         arng = np.random.default_rng([seed + 1000, e, 7])
-        m.reset_env(s, 0, rng, ctrl)
+        m.reset_env(buf, dims, 0, rng, ctrl)
         z = np.zeros((1, m.n_shocks))
         act = np.zeros((1, m.n_managers, m.n_actions))
         for _ in range(m.steps):

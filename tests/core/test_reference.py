@@ -70,7 +70,7 @@ def _copy(buf: Buffers) -> Buffers:
 def _fresh(m, rng) -> tuple[Buffers, State, np.ndarray]:
     buf, s, dims = m.allocate(E)
     for e in range(E):
-        m.reset_env(s, e, np.random.default_rng(rng.integers(2**32)), np.zeros(m.n_managers, bool))
+        m.reset_env(buf, dims, e, np.random.default_rng(rng.integers(2**32)), np.zeros(m.n_managers, bool))
     return buf, s, dims
 
 

@@ -19,7 +19,7 @@ def test_parallel_step_equals_serial(name, overrides):
         ctrl = np.zeros(m.n_managers, bool)
         ctrl[0] = True
         for e in range(E):
-            m.reset_env(s, e, rngs[e], ctrl)
+            m.reset_env(buf, dims, e, rngs[e], ctrl)
         act_rng = np.random.default_rng(1)
         z = np.zeros((E, m.n_shocks))
         for _ in range(m.steps):
