@@ -53,14 +53,27 @@ def prepare_nb(sf, si, sb, dims, learners, act_in, act_buf, clipped, streams, z,
     """Clip ``act_in`` (E, M, J) into ``act_buf`` (E, A, n_act) at the learners' rows, count the
     clipped entries per learner into ``clipped`` (E, M) int64, and draw each env's shocks for this
     step into ``z`` (E, n_shocks) from its random stream ``streams[e]`` (4,) uint64 (``rng_nb``).
-    Envs flagged in ``skip`` (E,) bool, and envs whose episode is done, are left alone."""
-    _prepare_views_nb(state_views_nb(sf, si, sb, dims)[0], learners, act_in, act_buf, clipped, streams,
-                      z, skip)
+    Envs flagged in ``skip`` (E,) bool, and envs whose episode is done, are left alone.
+
+    Returns the number of NaN/inf entries in the actions of the envs it would move; if there is
+    any, it writes nothing at all."""
+    return _prepare_views_nb(state_views_nb(sf, si, sb, dims)[0], learners, act_in, act_buf, clipped,
+                             streams, z, skip)
 
 
 @kernel
 def _prepare_views_nb(s, learners, act_in, act_buf, clipped, streams, z, skip):
     E, M, J = act_in.shape
+    bad = 0
+    for e in range(E):
+        if not (skip[e] or s.done[e]):
+            for m in range(M):
+                for j in range(J):
+                    x = act_in[e, m, j]
+                    if x - x != 0.0:  # NaN or inf
+                        bad += 1
+    if bad:
+        return bad
     n_normal = z.shape[1] - s.cash.shape[1]  # the last A shocks are clearing-priority uniforms
     for e in range(E):
         if skip[e] or s.done[e]:
@@ -79,6 +92,7 @@ def _prepare_views_nb(s, learners, act_in, act_buf, clipped, streams, z, skip):
                 act_buf[e, a, j] = x
             clipped[e, m] = n
         fill_shocks_nb(streams[e], z[e], n_normal)
+    return 0
 
 
 @entry
@@ -165,13 +179,17 @@ def _finish_ac_nb(pf, s, e, rp, obs, prev, rew, term, info):
 def facade_step_nb(pf, uf, ui, sf, si, sb, dims, learners, rp, act_in, act_buf, clipped, streams,
                    z, skip, rows, lo, hi, obs, prev, rew, term, info):
     """``prepare_nb``, the serial core step of every env not skipped and not done, then
-    ``finish_nb`` for the envs not skipped (``rows`` receives ``~skip``)."""
+    ``finish_nb`` for the envs not skipped (``rows`` receives ``~skip``). Returns ``prepare_nb``'s
+    count of NaN/inf actions; if it is not 0, nothing was changed."""
     u = universe_views_nb(uf, ui, dims)[0]
     s = state_views_nb(sf, si, sb, dims)[0]
-    _prepare_views_nb(s, learners, act_in, act_buf, clipped, streams, z, skip)
+    bad = _prepare_views_nb(s, learners, act_in, act_buf, clipped, streams, z, skip)
+    if bad:
+        return bad
     E = act_in.shape[0]
     for e in range(E):
         rows[e] = not skip[e]
         if rows[e]:
             env_step_views_nb(pf, u, s, e, act_buf, z)
     _finish_views_nb(pf, u, s, learners, rp, rows, lo, hi, obs, prev, rew, term, info, clipped)
+    return 0

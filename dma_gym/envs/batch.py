@@ -75,20 +75,28 @@ class Batch:
             self.rp[R.AC_S0] = c.initial_price
             self.rp[R.AC_LAMBDA] = c.risk_aversion
             self.rp[R.AC_OBS_SCALE] = c.sigma * math.sqrt(c.horizon_days) if c.sigma > 0 else 1.0
+        self.act_in = np.zeros(self._act_shape)  # facades may copy validated actions here
+        self._bind()
+
+    def _bind(self) -> None:
+        m = self.market
         self._core = (m.pf, m.uf, m.ui, self.buf.sf, self.buf.si, self.buf.sb, self.dims)
+        self._step_args = (*self._core, self.learners, self.rp, self.act_in, self.actions, self.clipped,
+                           self.streams, self.z, self._none, self.rows, self.obs_low, self.obs_high, self.obs,
+                           self.prev, self.rew, self.term, self.info)
 
     # ---- pickling: views are rebuilt so that they share memory with the buffers again ----
     def __getstate__(self) -> dict:
         d = self.__dict__.copy()
         d.pop("state")
-        d.pop("_core")  # tuple of references to arrays pickled anyway; rebuilt on unpickling
+        d.pop("_core")  # tuples of references to arrays pickled anyway; rebuilt on unpickling
+        d.pop("_step_args")
         return d
 
     def __setstate__(self, d: dict) -> None:
         self.__dict__.update(d)
         self.state = views(self.buf, self.dims)
-        m = self.market
-        self._core = (m.pf, m.uf, m.ui, self.buf.sf, self.buf.si, self.buf.sb, self.dims)
+        self._bind()
 
     # ---- episode control -----------------------------------------------------------------
     def reset_env(self, e: int, rng: np.random.Generator) -> None:
@@ -129,13 +137,19 @@ class Batch:
         ``term`` and ``info`` hold this step's outputs."""
         sk = self._none if skip is None else skip
         if self.n_envs < PARALLEL_MIN_ENVS:
-            facade_step_nb(*self._core, self.learners, self.rp, actions, self.actions, self.clipped,
-                           self.streams, self.z, sk, self.rows, self.obs_low, self.obs_high, self.obs,
-                           self.prev, self.rew, self.term, self.info)
+            if skip is None and actions is self.act_in:
+                bad = facade_step_nb(*self._step_args)  # the common case: arguments bound once
+            else:
+                bad = facade_step_nb(*self._core, self.learners, self.rp, actions, self.actions, self.clipped,
+                                     self.streams, self.z, sk, self.rows, self.obs_low, self.obs_high, self.obs,
+                                     self.prev, self.rew, self.term, self.info)
+            if bad:
+                self._raise_nonfinite(actions)
             return
         s = self.state
-        prepare_nb(self.buf.sf, self.buf.si, self.buf.sb, self.dims, self.learners, actions, self.actions,
-                   self.clipped, self.streams, self.z, sk)
+        if prepare_nb(self.buf.sf, self.buf.si, self.buf.sb, self.dims, self.learners, actions, self.actions,
+                      self.clipped, self.streams, self.z, sk):
+            self._raise_nonfinite(actions)
         if skip is not None and skip.any():
             was = s.done.copy()
             s.done[skip] = True
@@ -146,6 +160,11 @@ class Batch:
         np.logical_not(sk, out=self.rows)
         finish_nb(*self._core, self.learners, self.rp, self.rows, self.obs_low, self.obs_high, self.obs,
                   self.prev, self.rew, self.term, self.info, self.clipped)
+
+    @staticmethod
+    def _raise_nonfinite(actions: np.ndarray) -> None:
+        bad = np.argwhere(~np.isfinite(actions))[0].tolist()
+        raise ValueError(f"action contains NaN or inf (first at index {bad}); state left unchanged")
 
     # ---- outputs: ``obs``, ``rew``, ``term``, ``info`` hold the last step's or refresh's ---------
     def infos(self) -> dict[str, np.ndarray]:

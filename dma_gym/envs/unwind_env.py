@@ -105,6 +105,7 @@ class DMAUnwindEnv(BatchFacade, gym.Env):
         self._b = Batch(self.config, 1, learners=(0,))
         self._n_tiers = int(self._b.dims[D.T])
         self.action_space, self.observation_space = self._b.single_spaces()
+        self._act_shape = self.action_space.shape
         self._history: list[dict[str, np.ndarray]] = []
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -118,8 +119,13 @@ class DMAUnwindEnv(BatchFacade, gym.Env):
 
     def step(self, action):
         b = self._b
-        b.step(b.validate(action, self.action_space.shape))  # validate raises before anything changes
-        self._record()
+        if type(action) is np.ndarray and action.shape == self._act_shape and action.dtype.kind == "f":
+            b.act_in[0, 0] = action  # the common case; NaN/inf is caught in the core, before any change
+        else:
+            b.act_in[:] = b.validate(action, self._act_shape)  # raises before anything changes
+        b.step(b.act_in)
+        if self.render_mode == "rgb_array":
+            self._record()
         return b.obs[0, 0].copy(), float(b.rew[0, 0]), bool(b.term[0, 0]), False, self._info()
 
     def _info(self) -> dict[str, Any]:
@@ -172,7 +178,7 @@ class DMAUnwindEnv(BatchFacade, gym.Env):
             return (f"step {int(s.step[0])}/{self._b.market.steps} | shares {s.hold[0, 0, 0]:,.0f} | "
                     f"price {s.price[0, 0]:.4f} | cash {s.cash[0, 0]:,.0f}")
         dd = 1.0 - s.tier_level[0]
-        ann = s.basis[0] * 242.0 / np.maximum(s.days_left[0], 1.0)
+        ann = s.basis[0] * TRADING_DAYS / np.maximum(s.days_left[0], 1.0)
         flags = (" CALL" if s.call_active[0, 0] else "") + (" LIQUIDATED" if s.liquidated[0, 0] else "") \
             + (" RESTRICTED" if s.reg_active[0] else "")
         return (f"day {int(s.day[0]):>2} step {int(s.step[0]):>3} | NAV {s.equity[0, 0] / s.equity0[0, 0]:.3f} "
