@@ -216,7 +216,6 @@ def masks_nb(pf, u, s, e):
     and futures restrictions cut orders; cut value is reported in ``cut_step``."""
     A = s.cash.shape[1]
     N = s.price.shape[1]
-    K = s.fut.shape[2]
     restricted = s.reg_active[e]
     for a in range(A):
         if not s.active[e, a]:  # no stock orders: nothing to cut
@@ -424,7 +423,6 @@ def futures_fills_nb(pf, s, e):
 def accounts_nb(pf, u, s, e):
     """Step 7: financing accrual, equity, gross, leverage, required margin and margin ratio."""
     A = s.cash.shape[1]
-    N = s.price.shape[1]
     K = s.fut.shape[2]
     T = s.tier_level.shape[1]
     dt = pf[P.DT]

@@ -39,7 +39,6 @@ def exogenous_nb(pf, u, s, e, z):
     """Step 1: factor + idiosyncratic returns move the fundamental log price; transient decays."""
     dt = pf[P.DT]
     sq = math.sqrt(dt)
-    N = s.price.shape[1]
     mkt = pf[P.MKT_DRIFT] * dt
     size = pf[P.SIZE_DRIFT] * dt
     if s.day[e] == int(pf[P.SHOCK_DAY]):

@@ -127,8 +127,7 @@ class Batch:
             raise ValueError(f"action has shape {a.shape}, expected {shape}; state left unchanged")
         a = np.ascontiguousarray(a.reshape(self._act_shape))
         if not math.isfinite(a.sum()) and not np.isfinite(a).all():
-            bad = np.argwhere(~np.isfinite(a))[0].tolist()
-            raise ValueError(f"action contains NaN or inf (first at index {bad}); state left unchanged")
+            self._raise_nonfinite(a)
         return a
 
     def step(self, actions: np.ndarray, skip: np.ndarray | None = None) -> None:
