@@ -12,7 +12,11 @@ from enum import IntEnum
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.core import cgutils
+from numba.core.imputils import impl_ret_borrowed
+from numba.extending import intrinsic
+from numba.np.arrayobj import make_array, populate_array
 
 
 class D(IntEnum):
@@ -243,32 +247,58 @@ class State(NamedTuple):
     knocked: np.ndarray  # (E, K, B) snowball tranche knocked in
 
 
-# In sizing mode (empty buffer) the helpers return zero-size arrays of the right type, so sizing
-# allocates nothing; offsets start as np.int64(0) so no helper is compiled for a literal 0.
-@njit(cache=True)
+@intrinsic
+def _view(typingctx, buf, o, shape):
+    """C-contiguous view of ``buf`` (1-d, C) starting at element ``o`` with ``shape`` (a tuple of
+    int64): a pointer offset and the strides, nothing else (numpy's reshape algorithm, which
+    ``buf[o:o + n].reshape(shape)`` runs, costs tens of nanoseconds per view). The view shares
+    ``buf``'s memory owner, so it counts as a borrowed reference where NRT is on and costs no
+    reference counting where it is off (the ``kernel``/``entry`` functions)."""
+    nd = len(shape)
+    ret = types.Array(buf.dtype, nd, "C")
+
+    def codegen(context, builder, sig, args):
+        src = make_array(sig.args[0])(context, builder, args[0])
+        dst = make_array(ret)(context, builder)
+        dims = cgutils.unpack_tuple(builder, args[2], nd)
+        strides = [src.itemsize] * nd
+        for d in range(nd - 2, -1, -1):
+            strides[d] = builder.mul(strides[d + 1], dims[d + 1])
+        populate_array(dst, data=builder.gep(src.data, [args[1]]), shape=dims, strides=strides,
+                       itemsize=src.itemsize, meminfo=src.meminfo, parent=src.parent)
+        return impl_ret_borrowed(context, builder, ret, dst._getvalue())
+
+    return ret(buf, o, shape), codegen
+
+
+# The helpers and the two view builders are inlined into their jitted callers (numba IR
+# inlining), so the views are built with the caller's reference-counting mode. In sizing mode
+# (empty buffer) the views are empty and only the returned offsets matter; offsets start as
+# np.int64(0) so that no helper is typed for a literal 0.
+@njit(cache=True, inline="always")
 def _f1(buf, o, n0):
     if buf.size == 0:
-        return np.empty(0, buf.dtype), o + n0
-    return buf[o:o + n0], o + n0
+        return _view(buf, o - o, (o - o,)), o + n0
+    return _view(buf, o, (n0,)), o + n0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _f2(buf, o, n0, n1):
     n = n0 * n1
     if buf.size == 0:
-        return np.empty((0, 0), buf.dtype), o + n
-    return buf[o:o + n].reshape((n0, n1)), o + n
+        return _view(buf, o - o, (o - o, n1)), o + n
+    return _view(buf, o, (n0, n1)), o + n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _f3(buf, o, n0, n1, n2):
     n = n0 * n1 * n2
     if buf.size == 0:
-        return np.empty((0, 0, 0), buf.dtype), o + n
-    return buf[o:o + n].reshape((n0, n1, n2)), o + n
+        return _view(buf, o - o, (o - o, n1, n2)), o + n
+    return _view(buf, o, (n0, n1, n2)), o + n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def universe_views_nb(uf, ui, dims):
     """Named views of the universe buffers; with empty buffers, only the sizes are meaningful.
 
@@ -308,7 +338,7 @@ def universe_views_nb(uf, ui, dims):
     return u, o, oi
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def state_views_nb(sf, si, sb, dims):
     """Named views of the state buffers; with empty buffers, only the sizes are meaningful.
 
