@@ -71,9 +71,10 @@ def manager_orders_nb(pf, u, s, e, actions):
     T = s.tier_level.shape[1]
     dt = pf[P.DT]
     for a in range(A):
-        for i in range(N):
-            s.order[e, a, i] = 0.0
-            s.fill[e, a, i] = 0.0
+        if s.active[e, a]:  # last step's orders and fills; other rows have stayed zero since
+            for i in range(N):
+                s.order[e, a, i] = 0.0
+                s.fill[e, a, i] = 0.0
         for k in range(K):
             s.fut_order[e, a, k] = 0.0
     for a in range(A):
@@ -173,6 +174,11 @@ def _corr_with_hedge_nb(pf, u, s, e, a):
         h = s.hold[e, a, i]
         tot0 += max(h, 0.0) * s.price[e, i]
         tot1 += max(h + s.order[e, a, i], 0.0) * s.price[e, i]
+    # the hedge mix: contract weights -fut/hsum of the shorts (at most 3 contracts, K <= 3)
+    w0 = -s.fut[e, a, 0] / hsum if s.fut[e, a, 0] < 0.0 else 0.0
+    w1 = -s.fut[e, a, 1] / hsum if K > 1 and s.fut[e, a, 1] < 0.0 else 0.0
+    w2 = -s.fut[e, a, 2] / hsum if K > 2 and s.fut[e, a, 2] < 0.0 else 0.0
+    idio = pf[P.IDIO_SCALE]
     hm = 0.0
     hs = 0.0
     hid = 0.0
@@ -180,10 +186,13 @@ def _corr_with_hedge_nb(pf, u, s, e, a):
     pm1 = ps1 = pid1 = cid1 = 0.0
     for i in range(N):
         x = 0.0
-        for k in range(K):
-            if s.fut[e, a, k] < 0.0:
-                x += (-s.fut[e, a, k] / hsum) * u.index_w[k, i]
-        iv = (pf[P.IDIO_SCALE] * u.sigma[i]) ** 2
+        if w0 != 0.0:
+            x += w0 * u.index_w[0, i]
+        if w1 != 0.0:
+            x += w1 * u.index_w[1, i]
+        if w2 != 0.0:
+            x += w2 * u.index_w[2, i]
+        iv = (idio * u.sigma[i]) ** 2
         hm += x * u.beta[i]
         hs += x * u.size_load[i]
         hid += x * x * iv
@@ -324,11 +333,12 @@ def sequential_fills_nb(order, fill, order_idx, i, capacity, side, bg):
 
 
 @kernel
-def apply_fills_nb(pf, s, e):
-    """Cash, holdings, T+1 locks, fees and reports once fills are known. Per-manager totals are
-    accumulated in locals (stores to the state arrays would otherwise be re-done per stock) in
-    stock order and without branches (a zero fill adds exactly 0.0), so the result equals the
-    stock-by-stock sums bit for bit."""
+def apply_fills_nb(pf, s, e, pro_rata):
+    """Cash, holdings, T+1 locks, fees and reports once fills are known; with ``pro_rata`` the
+    fills are first set to each order times its stock's fill ratio (``fill_buy``/``fill_sell``),
+    in the same pass. Per-manager totals are accumulated in locals (stores to the state arrays
+    would otherwise be re-done per stock) in stock order and without branches (a zero fill adds
+    exactly 0.0), so the result equals the stock-by-stock sums bit for bit."""
     A = s.cash.shape[1]
     N = s.price.shape[1]
     fee = pf[P.FEE]
@@ -347,7 +357,11 @@ def apply_fills_nb(pf, s, e):
         for i in range(N):
             o = s.order[e, a, i]
             px = s.exec_price[e, i]
-            f = s.fill[e, a, i]
+            if pro_rata:
+                f = o * (s.fill_buy[e, i] if o > 0.0 else s.fill_sell[e, i])
+                s.fill[e, a, i] = f
+            else:
+                f = s.fill[e, a, i]
             val = abs(f) * px
             cash -= f * px + fee * val
             cum_fee += fee * val

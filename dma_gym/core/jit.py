@@ -19,11 +19,15 @@ from __future__ import annotations
 from numba import njit
 
 
+_FLAGS = dict(cache=True, _nrt=False, error_model="numpy")
+
+
 def kernel(fn):
-    """Compile ``fn`` as an allocation-free core kernel (on-disk cache, no NRT)."""
-    return njit(cache=True, _nrt=False)(fn)
+    """Compile ``fn`` as an allocation-free core kernel (on-disk cache, no NRT, IEEE division:
+    no zero-divisor check and branch per division)."""
+    return njit(**_FLAGS)(fn)
 
 
 def entry(fn):
-    """Compile ``fn`` as an allocation-free core entry point (on-disk cache, no NRT)."""
-    return njit(cache=True, _nrt=False)(fn)
+    """Compile ``fn`` as an allocation-free core entry point (same flags as ``kernel``)."""
+    return njit(**_FLAGS)(fn)

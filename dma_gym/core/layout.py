@@ -239,6 +239,7 @@ class State(NamedTuple):
     done: np.ndarray  # (E,) episode over (horizon reached)
     at_ld: np.ndarray  # (E, N) at limit-down after this step
     at_lu: np.ndarray  # (E, N) at limit-up after this step
+    limit_locked: np.ndarray  # (E, N) this step's clearing locked at a price limit (the rest unfilled)
     controlled: np.ndarray  # (E, A) orders come from actions (else the peer rule)
     active: np.ndarray  # (E, A) the manager placed stock orders this step (before masks)
     call_active: np.ndarray  # (E, A) margin call outstanding
@@ -436,6 +437,7 @@ def state_views_nb(sf, si, sb, dims):
     done, ob = _f1(sb, ob, E)
     at_ld, ob = _f2(sb, ob, E, N)
     at_lu, ob = _f2(sb, ob, E, N)
+    limit_locked, ob = _f2(sb, ob, E, N)
     controlled, ob = _f2(sb, ob, E, A)
     active, ob = _f2(sb, ob, E, A)
     call_active, ob = _f2(sb, ob, E, A)
@@ -456,7 +458,7 @@ def state_views_nb(sf, si, sb, dims):
               sold_cum, cum_buy, cum_sell, cum_fut, cum_fin, cum_fee, cash0,
               hold, locked, order, fill, fut, fut_order, fut_day_cover,
               step, day, rule, call_deadline, priority, prio_order,
-              reg_active, halted, done, at_ld, at_lu, controlled, active, call_active, liquidated, warning,
+              reg_active, halted, done, at_ld, at_lu, limit_locked, controlled, active, call_active, liquidated, warning,
               knocked)
     return s, o, oi, ob
 

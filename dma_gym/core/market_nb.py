@@ -99,13 +99,21 @@ def limit_capacity_nb(pf, p0, bound, v_sh, sig, sign):
 
 
 @kernel
-def clear_price_nb(pf, p0, lo, hi, v_sh, sig, buys, sells):
+def impact_nb(pf, qabs, v_sh, sig):
+    """Fractional temporary impact Y*sig*(|q|/(V*dt))^delta of a net quantity ``qabs`` (shares)
+    against ``v_sh`` shares of daily volume."""
+    return pf[P.IMPACT_Y] * sig * _power_nb(qabs / (v_sh * pf[P.DT]), pf[P.IMPACT_EXP])
+
+
+@kernel
+def clear_price_nb(pf, p0, lo, hi, v_sh, sig, buys, sells, h):
     """Step 5 for one stock: net the gross orders, apply impact and limits.
 
     The net imbalance q = buys - sells trades against outside liquidity. Below the limit capacity
-    it fills in full at p0*(1 +/- Y*sig*(|q|/(V*dt))^delta) (square-root temporary impact, paid
-    by the imbalance side); past it the price locks at the limit and only the thin queue at the
-    limit (``limit_depth`` x V x dt) trades there, the rest stays unfilled.
+    it fills in full at p0*(1 +/- h), h = ``impact_nb(pf, |q|, v_sh, sig)`` (square-root temporary
+    impact, paid by the imbalance side; the caller computes it, for all stocks in one pass); past
+    it the price locks at the limit and only the thin queue at the limit (``limit_depth`` x V x
+    dt) trades there, the rest stays unfilled.
 
     Returns:
         (qf signed net quantity cleared, execution price, locked at a limit, fill ratio of buys,
@@ -118,7 +126,6 @@ def clear_price_nb(pf, p0, lo, hi, v_sh, sig, buys, sells):
     sign = 1.0 if q > 0.0 else -1.0
     bound = hi if sign > 0.0 else lo
     qabs = abs(q)
-    h = pf[P.IMPACT_Y] * sig * _power_nb(qabs / (v_sh * dt), pf[P.IMPACT_EXP])
     px = p0 * (1.0 + sign * h)
     # the band binds only if the execution price or the post-trade mark would cross it; only
     # then is the (costlier) capacity solved, and the comparison is the same as qabs <= capacity
@@ -203,8 +210,10 @@ def levels_and_flags_nb(pf, u, s, e):
     K = s.index_level.shape[1]
     N = s.price.shape[1]
     limits = pf[P.LIMITS_ON] > 0.5
-    for k in range(K):
-        s.index_level[e, k] = 0.0
+    # the three index levels (IF, IC, IM: K = 3) are summed in locals, in stock order
+    ix0 = 0.0
+    ix1 = 0.0
+    ix2 = 0.0
     n_ld = 0
     for t in range(T):
         level = 0.0
@@ -215,8 +224,9 @@ def levels_and_flags_nb(pf, u, s, e):
             p = s.price[e, i]
             rel = p / u.price0[i]
             level += u.tier_w[i] * rel
-            for k in range(K):
-                s.index_level[e, k] += u.index_w[k, i] * rel
+            ix0 += u.index_w[0, i] * rel
+            ix1 += u.index_w[1, i] * rel
+            ix2 += u.index_w[2, i] * rel
             ld = limits and p <= s.lo[e, i] * (1.0 + 1e-9)
             s.at_ld[e, i] = ld
             s.at_lu[e, i] = limits and p >= s.hi[e, i] * (1.0 - 1e-9)
@@ -227,6 +237,9 @@ def levels_and_flags_nb(pf, u, s, e):
             s.tier_peak[e, t] = level
         n_ld += n_t
         s.tier_ld_share[e, t] = n_t / (hi_i - lo_i) if hi_i > lo_i else 0.0
+    s.index_level[e, 0] = ix0
+    s.index_level[e, 1] = ix1
+    s.index_level[e, 2] = ix2
     for k in range(K):
         if s.index_level[e, k] > s.index_peak[e, k]:
             s.index_peak[e, k] = s.index_level[e, k]

@@ -500,6 +500,7 @@ def _clear_stocks(pf, u, s, e: int, buys: np.ndarray, sells: np.ndarray) -> np.n
         s.fill_buy[e] = 0.0
         s.fill_sell[e] = 0.0
         s.volume_step[e] = 0.0
+        s.limit_locked[e] = False
         return np.zeros(N)
     with np.errstate(all="ignore"):
         q = buys - sells
@@ -514,6 +515,7 @@ def _clear_stocks(pf, u, s, e: int, buys: np.ndarray, sells: np.ndarray) -> np.n
         px = np.where(px <= 0.0, p0 * TINY, px)
         qf_abs = np.where(within, qabs, np.minimum(qabs, qlim + pf[P.LIMIT_DEPTH] * v_sh * dt))
         locked = nz & ~within
+        s.limit_locked[e] = locked
         s.exec_price[e] = np.where(nz, np.where(within, px, bound), p0)
         dlog = sign * sig * qf_abs / v_sh
         s.log_fund[e] = np.where(nz, s.log_fund[e] + pf[P.PERM] * dlog, s.log_fund[e])

@@ -14,8 +14,8 @@ from dma_gym.core.futures_nb import basis_nb, dealer_flow_nb, knock_in_nb
 from dma_gym.core.jit import entry, kernel
 from dma_gym.core.layout import D, P, Shock, state_views_nb, universe_views_nb
 from dma_gym.core.market_nb import (
-    clear_price_nb, clip_price_nb, effective_adv_nb, effective_sigma_nb, exogenous_nb, levels_and_flags_nb,
-    liquidity_nb, set_bands_nb,
+    clear_price_nb, clip_price_nb, effective_adv_nb, effective_sigma_nb, exogenous_nb, impact_nb,
+    levels_and_flags_nb, liquidity_nb, set_bands_nb,
 )
 
 
@@ -57,14 +57,21 @@ def _circuit_breaker_nb(pf, s, e):
 @kernel
 def _clear_all_nb(pf, u, s, e):
     """Step 5: gross orders per stock, clearing stock by stock (tier by tier) with the
-    background's fills, then the managers' fills. Split into passes so that each loop is short:
-    the clearing of one stock is a long chain of dependent divisions and exponentials, and a
-    short loop body lets the CPU overlap consecutive stocks."""
+    background's fills, then the managers' fills.
+
+    Split into passes so that each loop is short: the clearing of one stock is a long chain of
+    dependent divisions, a square root and an exponential, and in one loop body the CPU could
+    hardly overlap consecutive stocks. Per tier: (a) effective volume, volatility and impact of
+    every stock (independent iterations; parked in ``exec_price``, ``fill_buy`` and
+    ``fill_sell``, which (b) reads back and overwrites with the results), (b) limits, fills,
+    impact on the fundamental and the background's fills in stock order, (c) the new marks."""
     A = s.cash.shape[1]
     N = s.price.shape[1]
     T = s.tier_level.shape[1]
     sequential = pf[P.CLEARING_ORDER] > 0.5
     halted = s.halted[e]
+    perm = pf[P.PERM]
+    trans = pf[P.TRANS]
     # gross orders: the background first, then managers in index order (inactive rows are zero)
     for i in range(N):
         s.gross_buy[e, i] = s.bg_buy[e, i]
@@ -76,61 +83,76 @@ def _clear_all_nb(pf, u, s, e):
                 s.gross_buy[e, i] += max(o, 0.0)  # adding 0.0 changes nothing
                 s.gross_sell[e, i] += max(-o, 0.0)
     for t in range(T):
+        lo_i = u.tier_start[t]
+        hi_i = u.tier_start[t + 1]
         adv_t = 0.0
         flow = 0.0
         value = s.tier_value_day[e, t]
         st = s.stress[e, t]
-        for i in range(u.tier_start[t], u.tier_start[t + 1]):
-            adv_t += u.adv[i]
-            buys = s.gross_buy[e, i]
-            sells = s.gross_sell[e, i]
-            p0 = s.price[e, i]
-            if halted:
-                qf, px, locked, fb, fs = 0.0, p0, False, 0.0, 0.0
-            else:
-                v_sh = effective_adv_nb(pf, u.adv[i], st) / p0  # shares per day
+        if halted:
+            for i in range(lo_i, hi_i):
+                adv_t += u.adv[i]
+                px = s.price[e, i]
+                s.exec_price[e, i] = px
+                s.fill_buy[e, i] = 0.0
+                s.fill_sell[e, i] = 0.0
+                s.volume_step[e, i] = 0.0
+                s.limit_locked[e, i] = False
+                background_fill_nb(s, e, i, 0.0, 0.0)
+                value += 0.0 * px
+                flow -= 0.0 * px
+        else:
+            for i in range(lo_i, hi_i):  # (a)
+                v_sh = effective_adv_nb(pf, u.adv[i], st) / s.price[e, i]  # shares per day
                 sig = effective_sigma_nb(pf, u.sigma[i], st)
-                qf, px, locked, fb, fs = clear_price_nb(pf, p0, s.lo[e, i], s.hi[e, i], v_sh, sig, buys, sells)
+                s.exec_price[e, i] = v_sh
+                s.fill_buy[e, i] = sig
+                s.fill_sell[e, i] = impact_nb(pf, abs(s.gross_buy[e, i] - s.gross_sell[e, i]), v_sh, sig)
+            for i in range(lo_i, hi_i):  # (b)
+                adv_t += u.adv[i]
+                v_sh = s.exec_price[e, i]
+                sig = s.fill_buy[e, i]
+                buys = s.gross_buy[e, i]
+                sells = s.gross_sell[e, i]
+                qf, px, locked, fb, fs = clear_price_nb(pf, s.price[e, i], s.lo[e, i], s.hi[e, i], v_sh, sig,
+                                                        buys, sells, s.fill_sell[e, i])
                 dlog = sig * qf / v_sh
-                s.log_fund[e, i] += pf[P.PERM] * dlog
-                s.transient[e, i] += pf[P.TRANS] * dlog
-            s.exec_price[e, i] = px
-            s.fill_buy[e, i] = fb
-            s.fill_sell[e, i] = fs
-            vol = 0.0 if halted else min(buys, sells) + abs(qf)
-            s.volume_step[e, i] = vol
-            if locked:
-                s.price[e, i] = px
-            elif not halted:
-                s.price[e, i] = clip_price_nb(pf, math.exp(s.log_fund[e, i] + s.transient[e, i]),
-                                              s.lo[e, i], s.hi[e, i])
-            bg_fb = fb
-            bg_fs = fs
-            if sequential and not halted:
-                for a in range(A):
-                    if s.active[e, a]:
-                        o = s.order[e, a, i]
-                        s.fill[e, a, i] = o * (fb if o > 0.0 else fs)
-                if fs < 1.0:
-                    bg_fs = sequential_fills_nb(s.order[e], s.fill[e], s.prio_order[e], i, fs * sells,
-                                                -1.0, s.bg_sell[e, i])
-                if fb < 1.0:
-                    bg_fb = sequential_fills_nb(s.order[e], s.fill[e], s.prio_order[e], i, fb * buys,
-                                                1.0, s.bg_buy[e, i])
-            background_fill_nb(s, e, i, bg_fb, bg_fs)
-            s.volume_day[e, i] += vol
-            value += vol * px
-            flow -= qf * px
+                s.log_fund[e, i] += perm * dlog
+                s.transient[e, i] += trans * dlog
+                s.exec_price[e, i] = px
+                s.fill_buy[e, i] = fb
+                s.fill_sell[e, i] = fs
+                s.limit_locked[e, i] = locked
+                vol = min(buys, sells) + abs(qf)
+                s.volume_step[e, i] = vol
+                bg_fb = fb
+                bg_fs = fs
+                if sequential:
+                    for a in range(A):
+                        if s.active[e, a]:
+                            o = s.order[e, a, i]
+                            s.fill[e, a, i] = o * (fb if o > 0.0 else fs)
+                    if fs < 1.0:
+                        bg_fs = sequential_fills_nb(s.order[e], s.fill[e], s.prio_order[e], i, fs * sells,
+                                                    -1.0, s.bg_sell[e, i])
+                    if fb < 1.0:
+                        bg_fb = sequential_fills_nb(s.order[e], s.fill[e], s.prio_order[e], i, fb * buys,
+                                                    1.0, s.bg_buy[e, i])
+                background_fill_nb(s, e, i, bg_fb, bg_fs)
+                s.volume_day[e, i] += vol
+                value += vol * px
+                flow -= qf * px
+            for i in range(lo_i, hi_i):  # (c)
+                if s.limit_locked[e, i]:
+                    s.price[e, i] = s.exec_price[e, i]
+                else:
+                    s.price[e, i] = clip_price_nb(pf, math.exp(s.log_fund[e, i] + s.transient[e, i]),
+                                                  s.lo[e, i], s.hi[e, i])
         s.tier_value_day[e, t] = value
         flow /= adv_t * pf[P.DT]
         s.tier_sell_flow[e, t] = flow if flow > 0.0 else 0.0
-    if not sequential or halted:  # pro-rata fills (sequential ones were written stock by stock)
-        for a in range(A):
-            if s.active[e, a]:
-                for i in range(N):
-                    o = s.order[e, a, i]
-                    s.fill[e, a, i] = o * (s.fill_buy[e, i] if o > 0.0 else s.fill_sell[e, i])
-    apply_fills_nb(pf, s, e)
+    # pro-rata fills (sequential ones were written stock by stock), applied to the accounts
+    apply_fills_nb(pf, s, e, not sequential or halted)
 
 
 @kernel
