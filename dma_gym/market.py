@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Union
 
+import numba
 import numpy as np
 
 from dma_gym.config.params import AlmgrenChrissConfig, MarketConfig
@@ -19,6 +20,12 @@ from dma_gym.core.step import step_nb, step_parallel_nb
 Config = Union[MarketConfig, AlmgrenChrissConfig]
 LN2 = math.log(2.0)
 PARALLEL_MIN_ENVS = 8  # batches at least this large step envs on parallel threads
+
+
+def parallel_chunks(n_envs: int) -> int:
+    """How many contiguous chunks a threaded step splits ``n_envs`` envs into: four per numba
+    thread (uneven episodes balance out), at most one per env."""
+    return min(n_envs, 4 * numba.get_num_threads())
 TRADING_DAYS = 242.0  # CFFEX annualisation convention (MODELS.md §4.4)
 
 
@@ -336,5 +343,8 @@ class Market:
         """
         if parallel is None:
             parallel = dims[D.E] >= PARALLEL_MIN_ENVS
-        fn = step_parallel_nb if parallel else step_nb
-        fn(self.pf, self.uf, self.ui, buf.sf, buf.si, buf.sb, dims, actions, shocks)
+        if parallel:
+            step_parallel_nb(self.pf, self.uf, self.ui, buf.sf, buf.si, buf.sb, dims, actions, shocks,
+                             parallel_chunks(int(dims[D.E])))
+        else:
+            step_nb(self.pf, self.uf, self.ui, buf.sf, buf.si, buf.sb, dims, actions, shocks)

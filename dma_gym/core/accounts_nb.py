@@ -157,7 +157,8 @@ def _corr_ratio_nb(cov, vp, vh):
 @kernel
 def _corr_with_hedge_nb(pf, u, s, e, a):
     """Ex-ante correlations (factor model) with the manager's futures hedge mix of its long book
-    before and after this step's orders: (holdings, holdings + orders), in one pass."""
+    before and after this step's orders: (holdings, holdings + orders), in one pass over the
+    stocks (value-weighted sums, normalised once at the end)."""
     N = s.price.shape[1]
     K = s.fut.shape[2]
     hsum = 0.0
@@ -168,54 +169,48 @@ def _corr_with_hedge_nb(pf, u, s, e, a):
         return 1.0, 1.0
     vm = pf[P.MKT_VOL] ** 2
     vs = pf[P.SIZE_VOL] ** 2
-    tot0 = 0.0
-    tot1 = 0.0
-    for i in range(N):
-        h = s.hold[e, a, i]
-        tot0 += max(h, 0.0) * s.price[e, i]
-        tot1 += max(h + s.order[e, a, i], 0.0) * s.price[e, i]
-    # the hedge mix: contract weights -fut/hsum of the shorts (at most 3 contracts, K <= 3)
+    # the hedge mix: contract weights -fut/hsum of the shorts (IF, IC, IM: K = 3)
     w0 = -s.fut[e, a, 0] / hsum if s.fut[e, a, 0] < 0.0 else 0.0
-    w1 = -s.fut[e, a, 1] / hsum if K > 1 and s.fut[e, a, 1] < 0.0 else 0.0
-    w2 = -s.fut[e, a, 2] / hsum if K > 2 and s.fut[e, a, 2] < 0.0 else 0.0
+    w1 = -s.fut[e, a, 1] / hsum if s.fut[e, a, 1] < 0.0 else 0.0
+    w2 = -s.fut[e, a, 2] / hsum if s.fut[e, a, 2] < 0.0 else 0.0
     idio = pf[P.IDIO_SCALE]
-    hm = 0.0
-    hs = 0.0
-    hid = 0.0
-    pm0 = ps0 = pid0 = cid0 = 0.0
-    pm1 = ps1 = pid1 = cid1 = 0.0
+    hm = hs = hid = 0.0
+    tot0 = pm0 = ps0 = pid0 = cid0 = 0.0
+    tot1 = pm1 = ps1 = pid1 = cid1 = 0.0
     for i in range(N):
-        x = 0.0
-        if w0 != 0.0:
-            x += w0 * u.index_w[0, i]
-        if w1 != 0.0:
-            x += w1 * u.index_w[1, i]
-        if w2 != 0.0:
-            x += w2 * u.index_w[2, i]
+        x = w0 * u.index_w[0, i] + w1 * u.index_w[1, i] + w2 * u.index_w[2, i]
         iv = (idio * u.sigma[i]) ** 2
-        hm += x * u.beta[i]
-        hs += x * u.size_load[i]
+        b = u.beta[i]
+        z = u.size_load[i]
+        hm += x * b
+        hs += x * z
         hid += x * x * iv
         h = s.hold[e, a, i]
-        if tot0 > 0.0:
-            w = max(h, 0.0) * s.price[e, i] / tot0
-            pm0 += w * u.beta[i]
-            ps0 += w * u.size_load[i]
-            pid0 += w * w * iv
-            cid0 += w * x * iv
-        if tot1 > 0.0:
-            w = max(h + s.order[e, a, i], 0.0) * s.price[e, i] / tot1
-            pm1 += w * u.beta[i]
-            ps1 += w * u.size_load[i]
-            pid1 += w * w * iv
-            cid1 += w * x * iv
+        v0 = max(h, 0.0) * s.price[e, i]
+        v1 = max(h + s.order[e, a, i], 0.0) * s.price[e, i]
+        tot0 += v0
+        pm0 += v0 * b
+        ps0 += v0 * z
+        pid0 += v0 * v0 * iv
+        cid0 += v0 * x * iv
+        tot1 += v1
+        pm1 += v1 * b
+        ps1 += v1 * z
+        pid1 += v1 * v1 * iv
+        cid1 += v1 * x * iv
     pre = 1.0
     post = 1.0
     vh = hm * hm * vm + hs * hs * vs + hid
     if tot0 > 0.0:
-        pre = _corr_ratio_nb(pm0 * hm * vm + ps0 * hs * vs + cid0, pm0 * pm0 * vm + ps0 * ps0 * vs + pid0, vh)
+        pm0 /= tot0
+        ps0 /= tot0
+        pre = _corr_ratio_nb(pm0 * hm * vm + ps0 * hs * vs + cid0 / tot0,
+                             pm0 * pm0 * vm + ps0 * ps0 * vs + pid0 / (tot0 * tot0), vh)
     if tot1 > 0.0:
-        post = _corr_ratio_nb(pm1 * hm * vm + ps1 * hs * vs + cid1, pm1 * pm1 * vm + ps1 * ps1 * vs + pid1, vh)
+        pm1 /= tot1
+        ps1 /= tot1
+        post = _corr_ratio_nb(pm1 * hm * vm + ps1 * hs * vs + cid1 / tot1,
+                              pm1 * pm1 * vm + ps1 * ps1 * vs + pid1 / (tot1 * tot1), vh)
     return pre, post
 
 

@@ -107,9 +107,8 @@ def background_fill_nb(s, e, i, fb, fs):
     nt_fill = s.nt_order[e, i] * fb
     s.nt_budget[e] = max(0.0, s.nt_budget[e] - nt_fill * px)
     s.nt_spent_today[e] += nt_fill * px
-    s.bg_pending[e, i] -= s.fund_order[e, i] * fs
-    if s.bg_pending[e, i] < 0.0:
-        s.bg_pending[e, i] = 0.0
+    pend = s.bg_pending[e, i] - s.fund_order[e, i] * fs
+    s.bg_pending[e, i] = 0.0 if pend < 0.0 else pend
 
 
 @kernel

@@ -1,10 +1,10 @@
 """What every env facade needs around a core step, fused into single jitted calls.
 
 A facade step is: clip the learners' actions into the core's action buffer (counting clipped
-entries), pick each env's shocks for this step out of its trading-day block, step the core, then
+entries), draw each env's shocks for this step from its random stream, step the core, then
 write observations, rewards, termination flags and the info table. As separate numpy calls this
-cost as much as the core step itself for one env; here it is one call (``facade_step_nb``) or, when
-the core step runs threaded, ``prepare_nb`` + the threaded core step + ``finish_nb``.
+cost as much as the core step itself for one env; here it is one call: ``facade_step_nb``, or
+``facade_step_parallel_nb`` with chunks of envs on parallel threads.
 
 Info table ``info`` (E, M, N_INFO) float64: columns ``INFO_KEYS``, then ``tier_drawdown`` (T
 columns), then ``basis_annualized`` (K columns). Facade parameters ``rp`` (R.SIZE,) float64.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from enum import IntEnum
 
+from numba import njit, prange
 
 from dma_gym.core.futures_nb import basis_annualized_nb
 from dma_gym.core.jit import entry, kernel
@@ -48,21 +49,9 @@ def log_nav_nb(equity, equity0):
     return math.log(x if x > NAV_FLOOR else NAV_FLOOR)
 
 
-@entry
-def prepare_nb(sf, si, sb, dims, learners, act_in, act_buf, clipped, streams, z, skip):
-    """Clip ``act_in`` (E, M, J) into ``act_buf`` (E, A, n_act) at the learners' rows, count the
-    clipped entries per learner into ``clipped`` (E, M) int64, and draw each env's shocks for this
-    step into ``z`` (E, n_shocks) from its random stream ``streams[e]`` (4,) uint64 (``rng_nb``).
-    Envs flagged in ``skip`` (E,) bool, and envs whose episode is done, are left alone.
-
-    Returns the number of NaN/inf entries in the actions of the envs it would move; if there is
-    any, it writes nothing at all."""
-    return _prepare_views_nb(state_views_nb(sf, si, sb, dims)[0], learners, act_in, act_buf, clipped,
-                             streams, z, skip)
-
-
 @kernel
-def _prepare_views_nb(s, learners, act_in, act_buf, clipped, streams, z, skip):
+def _count_nonfinite_nb(s, act_in, skip):
+    """NaN/inf entries in the actions of the envs a step would move (not skipped, not done)."""
     E, M, J = act_in.shape
     bad = 0
     for e in range(E):
@@ -72,10 +61,19 @@ def _prepare_views_nb(s, learners, act_in, act_buf, clipped, streams, z, skip):
                     x = act_in[e, m, j]
                     if x - x != 0.0:  # NaN or inf
                         bad += 1
-    if bad:
-        return bad
+    return bad
+
+
+@kernel
+def _prepare_range_nb(s, learners, act_in, act_buf, clipped, streams, z, skip, e0, e1):
+    """For envs ``e0`` .. ``e1`` - 1 not skipped (``skip`` (E,) bool) and not done: clip ``act_in``
+    (E, M, J) into ``act_buf`` (E, A, n_act) at the learners' rows, count the clipped entries per
+    learner into ``clipped`` (E, M) int64, and draw the env's shocks for this step into ``z``
+    (E, n_shocks) from its random stream ``streams[e]`` (4,) uint64 (``rng_nb``). The actions must
+    have been checked finite (``_count_nonfinite_nb``)."""
+    M, J = act_in.shape[1], act_in.shape[2]
     n_normal = z.shape[1] - s.cash.shape[1]  # the last A shocks are clearing-priority uniforms
-    for e in range(E):
+    for e in range(e0, e1):
         if skip[e] or s.done[e]:
             continue
         for m in range(M):
@@ -92,7 +90,6 @@ def _prepare_views_nb(s, learners, act_in, act_buf, clipped, streams, z, skip):
                 act_buf[e, a, j] = x
             clipped[e, m] = n
         fill_shocks_nb(streams[e], z[e], n_normal)
-    return 0
 
 
 @entry
@@ -112,13 +109,19 @@ def finish_nb(pf, uf, ui, sf, si, sb, dims, learners, rp, rows, lo, hi, obs, pre
 
 @kernel
 def _finish_views_nb(pf, u, s, learners, rp, rows, lo, hi, obs, prev, rew, term, info, clipped):
-    E = s.price.shape[0]
+    _finish_range_nb(pf, u, s, learners, rp, rows, lo, hi, obs, prev, rew, term, info, clipped, 0,
+                     s.price.shape[0])
+
+
+@kernel
+def _finish_range_nb(pf, u, s, learners, rp, rows, lo, hi, obs, prev, rew, term, info, clipped, e0, e1):
+    """``finish_nb``'s writes for envs ``e0`` .. ``e1`` - 1."""
     M = learners.shape[0]
     T = s.tier_level.shape[1]
     K = s.index_level.shape[1]
     is_ac = pf[P.MODE] > 0.5
     term_liq = rp[R.TERM_ON_LIQ] > 0.5
-    for e in range(E):
+    for e in range(e0, e1):
         if not rows[e]:
             continue
         done = s.done[e]
@@ -178,18 +181,57 @@ def _finish_ac_nb(pf, s, e, rp, obs, prev, rew, term, info):
 @entry
 def facade_step_nb(pf, uf, ui, sf, si, sb, dims, learners, rp, act_in, act_buf, clipped, streams,
                    z, skip, rows, lo, hi, obs, prev, rew, term, info):
-    """``prepare_nb``, the serial core step of every env not skipped and not done, then
-    ``finish_nb`` for the envs not skipped (``rows`` receives ``~skip``). Returns ``prepare_nb``'s
-    count of NaN/inf actions; if it is not 0, nothing was changed."""
+    """One facade step of every env: for the envs not skipped and not done, actions clipped and
+    shocks drawn (``_prepare_range_nb``) and the core step; then ``finish_nb`` for the envs not
+    skipped (``rows`` receives ``~skip``). Returns the count of NaN/inf actions of the envs it
+    would move; if it is not 0, nothing was changed."""
     u = universe_views_nb(uf, ui, dims)[0]
     s = state_views_nb(sf, si, sb, dims)[0]
-    bad = _prepare_views_nb(s, learners, act_in, act_buf, clipped, streams, z, skip)
+    bad = _count_nonfinite_nb(s, act_in, skip)
     if bad:
         return bad
     E = act_in.shape[0]
+    _prepare_range_nb(s, learners, act_in, act_buf, clipped, streams, z, skip, 0, E)
     for e in range(E):
         rows[e] = not skip[e]
         if rows[e]:
             env_step_views_nb(pf, u, s, e, act_buf, z)
     _finish_views_nb(pf, u, s, learners, rp, rows, lo, hi, obs, prev, rew, term, info, clipped)
+    return 0
+
+
+@entry
+def _facade_range_nb(pf, uf, ui, sf, si, sb, dims, learners, rp, act_in, act_buf, clipped, streams,
+                     z, skip, rows, lo, hi, obs, prev, rew, term, info, e0, e1):
+    """``facade_step_nb``'s work for envs ``e0`` .. ``e1`` - 1, actions already checked finite."""
+    u = universe_views_nb(uf, ui, dims)[0]
+    s = state_views_nb(sf, si, sb, dims)[0]
+    _prepare_range_nb(s, learners, act_in, act_buf, clipped, streams, z, skip, e0, e1)
+    for e in range(e0, e1):
+        rows[e] = not skip[e]
+        if rows[e]:
+            env_step_views_nb(pf, u, s, e, act_buf, z)
+    _finish_range_nb(pf, u, s, learners, rp, rows, lo, hi, obs, prev, rew, term, info, clipped, e0, e1)
+
+
+@entry
+def _count_nonfinite_entry_nb(sf, si, sb, dims, act_in, skip):
+    return _count_nonfinite_nb(state_views_nb(sf, si, sb, dims)[0], act_in, skip)
+
+
+@njit(cache=True, parallel=True)
+def facade_step_parallel_nb(pf, uf, ui, sf, si, sb, dims, learners, rp, act_in, act_buf, clipped,
+                            streams, z, skip, rows, lo, hi, obs, prev, rew, term, info, n_chunks):
+    """``facade_step_nb`` with the envs in ``n_chunks`` contiguous chunks on parallel threads:
+    each chunk clips its actions, draws its shocks, steps and writes its outputs (envs are
+    independent and each writes only its own rows, so the result is bit-identical to the serial
+    call). The NaN/inf check runs first, over all envs: if it finds any, nothing changes."""
+    bad = _count_nonfinite_entry_nb(sf, si, sb, dims, act_in, skip)
+    if bad:
+        return bad
+    E = act_in.shape[0]
+    for c in prange(n_chunks):
+        _facade_range_nb(pf, uf, ui, sf, si, sb, dims, learners, rp, act_in, act_buf, clipped, streams,
+                         z, skip, rows, lo, hi, obs, prev, rew, term, info, c * E // n_chunks,
+                         (c + 1) * E // n_chunks)
     return 0

@@ -123,36 +123,39 @@ def clear_price_nb(pf, p0, lo, hi, v_sh, sig, buys, sells, h):
     q = buys - sells
     if q == 0.0:
         return 0.0, p0, False, 1.0, 1.0
-    sign = 1.0 if q > 0.0 else -1.0
-    bound = hi if sign > 0.0 else lo
+    # the sign of the imbalance is a coin flip from stock to stock, so both sides are evaluated
+    # and selected (no branch to mispredict); only the rare cases branch
+    up = q > 0.0
+    sign = 1.0 if up else -1.0
+    bound = hi if up else lo
     qabs = abs(q)
     px = p0 * (1.0 + sign * h)
     # the band binds only if the execution price or the post-trade mark would cross it; only
     # then is the (costlier) capacity solved, and the comparison is the same as qabs <= capacity
     inside = True
     if pf[P.LIMITS_ON] > 0.5:
-        if sign < 0.0:
-            inside = px >= bound and p0 > bound * (1.0 + TINY)
-        else:
-            inside = px <= bound and p0 < bound * (1.0 - TINY)
+        in_up = (px <= bound) & (p0 < bound * (1.0 - TINY))
+        in_dn = (px >= bound) & (p0 > bound * (1.0 + TINY))
+        inside = in_up if up else in_dn
         lin = (pf[P.PERM] + pf[P.TRANS]) * sig
-        if inside and lin > 0.0:
+        if lin > 0.0:
             # post-trade mark p0*exp(x): exp(x) >= 1 + x, and exp(x) <= 1/(1 - x) for x < 1,
             # settle most cases without the exponential
             x = sign * lin * qabs / v_sh
-            if sign < 0.0:
-                inside = p0 * (1.0 + x) >= bound or p0 * math.exp(x) >= bound
-            else:
-                inside = (x < 1.0 and p0 <= bound * (1.0 - x)) or p0 * math.exp(x) <= bound
+            cheap_up = (x < 1.0) & (p0 <= bound * (1.0 - x))
+            cheap_dn = p0 * (1.0 + x) >= bound
+            cheap = cheap_up if up else cheap_dn
+            if inside and not cheap:
+                m = p0 * math.exp(x)
+                inside = m <= bound if up else m >= bound
     locked = False
+    qf = qabs
     if inside:
-        qf = qabs
         if px <= 0.0:
             px = p0 * TINY
     else:
         qlim = limit_capacity_nb(pf, p0, bound, v_sh, sig, sign)
         if qabs <= qlim:
-            qf = qabs
             if px <= 0.0:
                 px = p0 * TINY
         else:
@@ -160,9 +163,9 @@ def clear_price_nb(pf, p0, lo, hi, v_sh, sig, buys, sells, h):
             qf = min(qabs, qlim + pf[P.LIMIT_DEPTH] * v_sh * dt)
             px = bound
             locked = True
-    if sign < 0.0:
-        return -qf, px, locked, 1.0, (buys + qf) / sells
-    return qf, px, locked, (sells + qf) / buys, 1.0
+    fill_sells = (buys + qf) / sells  # the imbalance side's fill ratio; the other side fills
+    fill_buys = (sells + qf) / buys
+    return (qf if up else -qf), px, locked, (fill_buys if up else 1.0), (1.0 if up else fill_sells)
 
 
 @kernel

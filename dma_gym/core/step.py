@@ -344,18 +344,14 @@ def step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks):
     env_range_step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks, 0, dims[D.E])
 
 
-PARALLEL_CHUNKS = 64  # a constant: calling numba.get_num_threads() here would defeat caching
-
-
 @njit(cache=True, parallel=True)
-def step_parallel_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks):
-    """``step_nb`` with envs on parallel threads, in at most ``PARALLEL_CHUNKS`` contiguous chunks
-    so that each chunk builds the named views once: envs are independent (each writes only its own rows), so
-    the result is bit-identical. The body takes flat buffers only (numba's parfor lowering rejects
-    the big State tuple). Compiled on first use (it takes minutes)."""
+def step_parallel_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks, n_chunks):
+    """``step_nb`` with envs on parallel threads, in ``n_chunks`` contiguous chunks (each builds the
+    named views once; a few chunks per thread balance uneven episodes): envs are independent
+    (each writes only its own rows), so the result is bit-identical. The body takes flat buffers
+    only (numba's parfor lowering rejects the big State tuple). Compiled on first use (it takes
+    minutes)."""
     E = dims[D.E]
-    n_chunks = min(E, PARALLEL_CHUNKS)
-    for c in prange(n_chunks):
-        lo = c * E // n_chunks
-        hi = (c + 1) * E // n_chunks
-        env_range_step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks, lo, hi)
+    n = min(E, n_chunks)
+    for c in prange(n):
+        env_range_step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks, c * E // n, (c + 1) * E // n)

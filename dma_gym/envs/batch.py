@@ -8,10 +8,10 @@ import numpy as np
 from gymnasium import spaces
 
 from dma_gym.config.params import AlmgrenChrissConfig, MarketConfig
-from dma_gym.core.facade_nb import INFO_KEYS, N_INFO_SCALARS, R, facade_step_nb, finish_nb, prepare_nb
+from dma_gym.core.facade_nb import INFO_KEYS, N_INFO_SCALARS, R, facade_step_nb, facade_step_parallel_nb, finish_nb
 from dma_gym.core.layout import D, P, views
 from dma_gym.core.observe import N_OBS, OBS_HIGH, OBS_LOW
-from dma_gym.market import PARALLEL_MIN_ENVS, Market
+from dma_gym.market import PARALLEL_MIN_ENVS, Market, parallel_chunks
 
 AC_OBS_LOW = np.array([0.0, 0.0, -10.0], np.float32)
 AC_OBS_HIGH = np.array([2.0, 1.0, 10.0], np.float32)
@@ -142,23 +142,13 @@ class Batch:
                 bad = facade_step_nb(*self._core, self.learners, self.rp, actions, self.actions, self.clipped,
                                      self.streams, self.z, sk, self.rows, self.obs_low, self.obs_high, self.obs,
                                      self.prev, self.rew, self.term, self.info)
-            if bad:
-                self._raise_nonfinite(actions)
-            return
-        s = self.state
-        if prepare_nb(self.buf.sf, self.buf.si, self.buf.sb, self.dims, self.learners, actions, self.actions,
-                      self.clipped, self.streams, self.z, sk):
-            self._raise_nonfinite(actions)
-        if skip is not None and skip.any():
-            was = s.done.copy()
-            s.done[skip] = True
-            self.market.step(self.buf, self.dims, self.actions, self.z, parallel=True)
-            s.done[:] = was
         else:
-            self.market.step(self.buf, self.dims, self.actions, self.z, parallel=True)
-        np.logical_not(sk, out=self.rows)
-        finish_nb(*self._core, self.learners, self.rp, self.rows, self.obs_low, self.obs_high, self.obs,
-                  self.prev, self.rew, self.term, self.info, self.clipped)
+            bad = facade_step_parallel_nb(*self._core, self.learners, self.rp, actions, self.actions, self.clipped,
+                                          self.streams, self.z, sk, self.rows, self.obs_low, self.obs_high,
+                                          self.obs, self.prev, self.rew, self.term, self.info,
+                                          parallel_chunks(self.n_envs))
+        if bad:
+            self._raise_nonfinite(actions)
 
     @staticmethod
     def _raise_nonfinite(actions: np.ndarray) -> None:
