@@ -21,7 +21,6 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 
 from dma_gym.envs.vector_env import DMAUnwindVectorEnv
 
-_RESERVED = ("final_obs", "final_info")
 # SB3 code asks sub-envs for their own spaces; the batched env keeps them under these names
 _SINGLE = {"observation_space": "single_observation_space", "action_space": "single_action_space"}
 
@@ -67,8 +66,8 @@ class SB3VecAdapter(VecEnv):
     def reset(self) -> VecEnvObs:
         seeds = list(self._seeds)
         options = self._options[0] if self._options and self._options[0] else None
-        obs, info = self.venv.reset(seed=seeds, options=options)
-        self.reset_infos = self._split(info)
+        obs, _ = self.venv.reset(seed=seeds, options=options)
+        self.reset_infos = [self.venv._b.info_dict(e) for e in range(self.num_envs)]
         self._reset_seeds()
         self._reset_options()
         if self._render_mode is not None:
@@ -83,23 +82,28 @@ class SB3VecAdapter(VecEnv):
         if self._actions is None:
             raise RuntimeError("step_wait() called without a pending step_async(actions)")
         actions, self._actions = self._actions, None
-        obs, rewards, terminated, truncated, info = self.venv.step(actions)
+        # the vector env's same-step step, with SB3's per-env info dicts built straight from the
+        # batch's info table (no gymnasium dict of arrays to split)
+        venv = self.venv
+        b = venv._b
+        b.step(b.validate(actions, venv.action_space.shape))  # raises before anything changes
+        rewards = b.rew[:, 0].astype(np.float32)
+        terminated = b.term[:, 0].copy()
+        truncated = venv._truncated()
         dones = terminated | truncated
-        infos = self._split(info)
-        time_limit = (truncated & ~terminated).tolist()
-        for d, t in zip(infos, time_limit):
+        infos = [b.info_dict(e) for e in range(self.num_envs)]
+        for d, t in zip(infos, (truncated & ~terminated).tolist()):
             d["TimeLimit.truncated"] = t
         if dones.any():
-            final_obs = info["final_obs"]
             ended = np.flatnonzero(dones)
-            for i in ended:
-                infos[i]["terminal_observation"] = final_obs[i]
-            fresh = self._split(self.venv._infos(self.venv._b.infos()), rows=ended)
-            for i, d in zip(ended, fresh):
-                self.reset_infos[i] = d
+            for e in ended:
+                infos[e]["terminal_observation"] = b.obs[e, 0].copy()
+            venv._reset_done(dones)
+            for e in ended:
+                self.reset_infos[e] = b.info_dict(e)
         if self._render_mode is not None:
             self._record(dones)
-        return obs, rewards.astype(np.float32), dones, infos
+        return b.obs[:, 0].copy(), rewards, dones, infos
 
     def close(self) -> None:
         self.venv.close()
@@ -136,20 +140,6 @@ class SB3VecAdapter(VecEnv):
         return [self._render_one(i) for i in range(self.num_envs)]
 
     # ---- helpers -------------------------------------------------------------------------
-    def _split(self, info: dict[str, Any], rows: Sequence[int] | None = None) -> list[dict[str, Any]]:
-        """Gymnasium's dict of arrays with ``_key`` masks -> one dict per env (``rows``: those envs)."""
-        rows = range(self.num_envs) if rows is None else rows
-        out: list[dict[str, Any]] = [{} for _ in rows]
-        for k, v in info.items():
-            if k[0] == "_" or k in _RESERVED:
-                continue
-            mask = info.get("_" + k)
-            col = v.tolist() if v.ndim == 1 else list(v)  # python scalars, or per-env rows
-            for d, i in zip(out, rows):
-                if mask is None or mask[i]:
-                    d[k] = col[i]
-        return out
-
     def _record(self, fresh: np.ndarray) -> None:
         from dma_gym.render import snapshot
 

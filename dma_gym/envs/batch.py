@@ -65,6 +65,7 @@ class Batch:
         self.term = np.zeros((E, M), np.bool_)
         self.info = np.zeros((E, M, N_INFO_SCALARS + int(self.dims[D.T]) + int(self.dims[D.K])))
         self.rows = np.zeros(E, np.bool_)
+        self._n_tiers = int(self.dims[D.T])
         self._all = np.ones(E, np.bool_)
         self._none = np.zeros(E, np.bool_)
         self._act_shape = (E, M, self.act_dim)
@@ -173,6 +174,36 @@ class Batch:
         if self.is_ac:  # meaningful once the episode is over; facades expose it only then
             out["implementation_shortfall"] = shortfall[:, 0]
         return out
+
+    def info_dict(self, e: int, m: int = 0) -> dict[str, Any]:
+        """Learner ``m``'s info in env ``e`` as one env's ``info`` dict (Python scalars, and arrays
+        for ``tier_drawdown`` and ``basis_annualized``), from the info table of the last step or
+        refresh; ``implementation_shortfall`` only in Almgren-Chriss once the episode is over."""
+        row = self.info[e, m]
+        (equity, nav, leverage, margin_ratio, margin_call, liquidated, sold, unfilled, cut, ld, day, step,
+         clipped, shortfall) = row[:N_INFO_SCALARS].tolist()
+        T = self._n_tiers
+        per_tier = row[N_INFO_SCALARS:].copy()  # tier drawdowns, then annualised bases: one copy
+        info: dict[str, Any] = {
+            "equity": equity,
+            "nav": nav,
+            "leverage": leverage,
+            "margin_ratio": margin_ratio,
+            "margin_call": margin_call > 0.5,
+            "forced_liquidation": liquidated > 0.5,
+            "sold_value": sold,
+            "unfilled_sell_value": unfilled,
+            "cut_value": cut,
+            "tier_drawdown": per_tier[:T],
+            "basis_annualized": per_tier[T:],
+            "limit_down_share": ld,
+            "day": int(day),
+            "step": int(step),
+            "action_clipped": int(clipped),
+        }
+        if self.is_ac and self.state.done[e]:
+            info["implementation_shortfall"] = shortfall
+        return info
 
     def single_spaces(self) -> tuple[spaces.Box, spaces.Box]:
         """(action space, observation space) of one learner in one env."""

@@ -8,8 +8,6 @@ import numpy as np
 
 from dma_gym.config import scenarios
 from dma_gym.config.params import TIER_NAMES
-from dma_gym.core.facade_nb import N_INFO_SCALARS
-from dma_gym.core.layout import D
 from dma_gym.core.observe import OBS_FEATURES
 from dma_gym.envs.batch import Batch, BatchFacade
 from dma_gym.market import TRADING_DAYS
@@ -103,7 +101,6 @@ class DMAUnwindEnv(BatchFacade, gym.Env):
         self.config = scenarios.get(scenario, **overrides)
         self.render_mode = render_mode
         self._b = Batch(self.config, 1, learners=(0,))
-        self._n_tiers = int(self._b.dims[D.T])
         self.action_space, self.observation_space = self._b.single_spaces()
         self._act_shape = self.action_space.shape
         self._history: list[dict[str, np.ndarray]] = []
@@ -129,32 +126,7 @@ class DMAUnwindEnv(BatchFacade, gym.Env):
         return b.obs[0, 0].copy(), float(b.rew[0, 0]), bool(b.term[0, 0]), False, self._info()
 
     def _info(self) -> dict[str, Any]:
-        # one row of the Batch's info table, read as Python scalars
-        b = self._b
-        row = b.info[0, 0]
-        (equity, nav, leverage, margin_ratio, margin_call, liquidated, sold, unfilled, cut, ld, day, step,
-         clipped, shortfall) = row[:N_INFO_SCALARS].tolist()
-        T = self._n_tiers
-        info: dict[str, Any] = {
-            "equity": equity,
-            "nav": nav,
-            "leverage": leverage,
-            "margin_ratio": margin_ratio,
-            "margin_call": margin_call > 0.5,
-            "forced_liquidation": liquidated > 0.5,
-            "sold_value": sold,
-            "unfilled_sell_value": unfilled,
-            "cut_value": cut,
-            "tier_drawdown": row[N_INFO_SCALARS: N_INFO_SCALARS + T].copy(),
-            "basis_annualized": row[N_INFO_SCALARS + T:].copy(),
-            "limit_down_share": ld,
-            "day": int(day),
-            "step": int(step),
-            "action_clipped": int(clipped),
-        }
-        if b.is_ac and b.state.done[0]:
-            info["implementation_shortfall"] = shortfall
-        return info
+        return self._b.info_dict(0)
 
     # ---- rendering -------------------------------------------------------------------------
     def _record(self) -> None:

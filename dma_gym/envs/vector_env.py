@@ -89,10 +89,7 @@ class DMAUnwindVectorEnv(BatchFacade, VectorEnv):
         b.step(a, skip=skip)
         rewards = b.rew[:, 0].copy()
         terminated = b.term[:, 0].copy()
-        if self.max_episode_steps is None:
-            truncated = np.zeros(self.num_envs, np.bool_)
-        else:
-            truncated = b.state.step >= self.max_episode_steps
+        truncated = self._truncated()
         if next_step:
             if skip.any():
                 for e in np.flatnonzero(skip):
@@ -111,13 +108,26 @@ class DMAUnwindVectorEnv(BatchFacade, VectorEnv):
             final_obs = np.full(self.num_envs, None, dtype=object)
             for e in np.flatnonzero(done):
                 final_obs[e] = b.obs[e, 0].copy()
-                b.reset_env(e, self._rngs[e])
-            b.refresh(done)
+            self._reset_done(done)
             infos["final_obs"] = final_obs
             infos["_final_obs"] = done.copy()
             infos["final_info"] = final_info
             infos["_final_info"] = done.copy()
         return b.obs[:, 0].copy(), rewards, terminated, truncated, infos
+
+    def _truncated(self) -> np.ndarray:
+        """(E,) bool: the envs whose episode reached ``max_episode_steps`` (never without one)."""
+        if self.max_episode_steps is None:
+            return np.zeros(self.num_envs, np.bool_)
+        return self._b.state.step >= self.max_episode_steps
+
+    def _reset_done(self, done: np.ndarray) -> None:
+        """Same-step autoreset: fresh episodes (from each env's generator) in the envs flagged in
+        ``done`` (E,) bool, their observations and infos refreshed."""
+        b = self._b
+        for e in np.flatnonzero(done):
+            b.reset_env(e, self._rngs[e])
+        b.refresh(done)
 
     def _infos(self, raw: dict[str, np.ndarray], mask: np.ndarray | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {}
