@@ -30,17 +30,16 @@ def _allocate_sell_nb(u, s, e, a, value):
     for i in range(N):
         v = sellable_nb(s.hold[e, a, i], s.locked[e, a, i]) * s.price[e, i]
         tot_all += v
-        if not s.at_ld[e, i]:
-            tot_free += v
+        tot_free += 0.0 if s.at_ld[e, i] else v
     use_free = tot_free > 0.0
     tot = tot_free if use_free else tot_all
     if tot <= 0.0 or value <= 0.0:
         return 0.0
     frac = min(1.0, value / tot)
     for i in range(N):
-        if use_free and s.at_ld[e, i]:
-            continue
-        s.order[e, a, i] -= frac * sellable_nb(s.hold[e, a, i], s.locked[e, a, i])
+        # limit-down names are skipped; which names are is random: a select, not a branch
+        q = frac * sellable_nb(s.hold[e, a, i], s.locked[e, a, i])
+        s.order[e, a, i] -= 0.0 if use_free and s.at_ld[e, i] else q
     return frac * tot
 
 
@@ -230,24 +229,27 @@ def masks_nb(pf, u, s, e):
         binds = restricted and (not broker or pf[P.REG_BIND_BROKER] > 0.5)
         sells = 0.0
         buys = 0.0
+        halted = s.halted[e]
+        no_reduction = binds and pf[P.NO_REDUCTION] > 0.5
         for i in range(N):
             o = s.order[e, a, i]
             p = s.price[e, i]
-            if s.halted[e] and o != 0.0:
-                cut += abs(o) * p
-                s.order[e, a, i] = 0.0
+            if halted:
+                if o != 0.0:
+                    cut += abs(o) * p
+                    s.order[e, a, i] = 0.0
                 continue
-            if o < 0.0:
-                m = sellable_nb(s.hold[e, a, i], s.locked[e, a, i])
-                if -o > m:
-                    cut += (-o - m) * p
-                    o = -m
-                if binds and pf[P.NO_REDUCTION] > 0.5:
-                    cut += -o * p
-                    o = 0.0
-                sells += -o * p
-            elif o > 0.0:
-                buys += o * p
+            # whether a name is held (and so sold) is random from name to name: selects, not
+            # branches (adding 0.0 changes nothing)
+            m = sellable_nb(s.hold[e, a, i], s.locked[e, a, i])
+            over = (o < 0.0) & (-o > m)
+            cut += (-o - m) * p if over else 0.0
+            o = -m if over else o
+            if no_reduction and o < 0.0:
+                cut += -o * p
+                o = 0.0
+            sells += -o * p if o < 0.0 else 0.0
+            buys += o * p if o > 0.0 else 0.0
             s.order[e, a, i] = o
         # daily net-sell cap
         if binds and sells > 0.0:

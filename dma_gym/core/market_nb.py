@@ -233,8 +233,7 @@ def levels_and_flags_nb(pf, u, s, e):
             ld = limits and p <= s.lo[e, i] * (1.0 + 1e-9)
             s.at_ld[e, i] = ld
             s.at_lu[e, i] = limits and p >= s.hi[e, i] * (1.0 - 1e-9)
-            if ld:
-                n_t += 1
+            n_t += 1 if ld else 0
         s.tier_level[e, t] = level
         if level > s.tier_peak[e, t]:
             s.tier_peak[e, t] = level
