@@ -235,10 +235,15 @@ class Market:
         """
         st = np.empty(4, np.uint64) if stream is None else stream
         seed_state(rng, st)
-        seg = self._segments(dims)
+        reset_env_nb(self.pf, self._bp, self.uf, self.ui, buf.sf, buf.si, buf.sb, dims, *self.reset_args(dims)[1:],
+                     e, st, np.asarray(controlled, np.bool_))
+
+    def reset_args(self, dims: np.ndarray) -> tuple[np.ndarray, ...]:
+        """What ``reset_env_nb`` takes besides the parameters, buffers, env and stream: (book
+        parameters, the buffers' env segments (3), the template env's buffers (3) and their
+        segments (3))."""
         t, tseg = self._template
-        reset_env_nb(self.pf, self._bp, self.uf, self.ui, buf.sf, buf.si, buf.sb, dims, *seg,
-                     t.sf, t.si, t.sb, *tseg, e, st, np.asarray(controlled, np.bool_))
+        return (self._bp, *self._segments(dims), t.sf, t.si, t.sb, *tseg)
 
     def _segments(self, dims: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         E = int(dims[D.E])

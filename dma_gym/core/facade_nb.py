@@ -20,6 +20,7 @@ from dma_gym.core.futures_nb import basis_annualized_nb
 from dma_gym.core.jit import entry, kernel
 from dma_gym.core.layout import P, state_views_nb, universe_views_nb
 from dma_gym.core.observe import observe_env_nb
+from dma_gym.core.reset_nb import reset_env_nb
 from dma_gym.core.rng_nb import fill_shocks_nb
 from dma_gym.core.step import env_step_views_nb
 
@@ -202,15 +203,29 @@ def facade_step_nb(pf, uf, ui, sf, si, sb, dims, learners, rp, act_in, act_buf, 
 
 @entry
 def _facade_range_nb(pf, uf, ui, sf, si, sb, dims, learners, rp, act_in, act_buf, clipped, streams,
-                     z, skip, rows, lo, hi, obs, prev, rew, term, info, e0, e1):
-    """``facade_step_nb``'s work for envs ``e0`` .. ``e1`` - 1, actions already checked finite."""
+                     z, skip, rows, lo, hi, obs, prev, rew, term, info, reset, bp, seg_f, seg_i, seg_b, tf,
+                     ti, tb, tseg_f, tseg_i, tseg_b, controlled, e0, e1):
+    """``facade_step_nb``'s work for envs ``e0`` .. ``e1`` - 1 (actions already checked finite),
+    then a fresh episode (``reset_env_nb`` from the env's stream, seeded beforehand; actions and
+    clip counts zeroed) in the envs flagged in ``reset`` (E,) bool, which must be skipped; their
+    outputs are written as ``refresh`` writes them."""
     u = universe_views_nb(uf, ui, dims)[0]
     s = state_views_nb(sf, si, sb, dims)[0]
     _prepare_range_nb(s, learners, act_in, act_buf, clipped, streams, z, skip, e0, e1)
+    A = act_buf.shape[1]
     for e in range(e0, e1):
         rows[e] = not skip[e]
         if rows[e]:
             env_step_views_nb(pf, u, s, e, act_buf, z)
+        elif reset[e]:
+            reset_env_nb(pf, bp, uf, ui, sf, si, sb, dims, seg_f, seg_i, seg_b, tf, ti, tb, tseg_f, tseg_i,
+                         tseg_b, e, streams[e], controlled)
+            for a in range(A):
+                for j in range(act_buf.shape[2]):
+                    act_buf[e, a, j] = 0.0
+            for m in range(learners.shape[0]):
+                clipped[e, m] = 0
+            rows[e] = True
     _finish_range_nb(pf, u, s, learners, rp, rows, lo, hi, obs, prev, rew, term, info, clipped, e0, e1)
 
 
@@ -221,17 +236,21 @@ def _count_nonfinite_entry_nb(sf, si, sb, dims, act_in, skip):
 
 @njit(cache=True, parallel=True)
 def facade_step_parallel_nb(pf, uf, ui, sf, si, sb, dims, learners, rp, act_in, act_buf, clipped,
-                            streams, z, skip, rows, lo, hi, obs, prev, rew, term, info, n_chunks):
+                            streams, z, skip, rows, lo, hi, obs, prev, rew, term, info, reset, bp, seg_f,
+                            seg_i, seg_b, tf, ti, tb, tseg_f, tseg_i, tseg_b, controlled, n_chunks):
     """``facade_step_nb`` with the envs in ``n_chunks`` contiguous chunks on parallel threads:
-    each chunk clips its actions, draws its shocks, steps and writes its outputs (envs are
+    each chunk clips its actions, draws its shocks, steps, starts fresh episodes in its skipped
+    envs flagged in ``reset`` (next-step autoreset; ``bp`` .. ``tseg_b`` are
+    ``Market.reset_args``, ``controlled`` (A,) bool) and writes its outputs. Envs are
     independent and each writes only its own rows, so the result is bit-identical to the serial
-    call). The NaN/inf check runs first, over all envs: if it finds any, nothing changes."""
+    calls. The NaN/inf check runs first, over all envs: if it finds any, nothing changes."""
     bad = _count_nonfinite_entry_nb(sf, si, sb, dims, act_in, skip)
     if bad:
         return bad
     E = act_in.shape[0]
     for c in prange(n_chunks):
         _facade_range_nb(pf, uf, ui, sf, si, sb, dims, learners, rp, act_in, act_buf, clipped, streams,
-                         z, skip, rows, lo, hi, obs, prev, rew, term, info, c * E // n_chunks,
+                         z, skip, rows, lo, hi, obs, prev, rew, term, info, reset, bp, seg_f, seg_i, seg_b,
+                         tf, ti, tb, tseg_f, tseg_i, tseg_b, controlled, c * E // n_chunks,
                          (c + 1) * E // n_chunks)
     return 0

@@ -10,6 +10,7 @@ from gymnasium import spaces
 from dma_gym.config.params import AlmgrenChrissConfig, MarketConfig
 from dma_gym.core.facade_nb import INFO_KEYS, N_INFO_SCALARS, R, facade_step_nb, facade_step_parallel_nb, finish_nb
 from dma_gym.core.layout import D, P, views
+from dma_gym.core.rng_nb import seed_state
 from dma_gym.core.observe import N_OBS, OBS_HIGH, OBS_LOW
 from dma_gym.market import PARALLEL_MIN_ENVS, Market, parallel_chunks
 
@@ -131,11 +132,17 @@ class Batch:
             self._raise_nonfinite(a)
         return a
 
-    def step(self, actions: np.ndarray, skip: np.ndarray | None = None) -> None:
+    def step(self, actions: np.ndarray, skip: np.ndarray | None = None,
+             resets: list[tuple[int, np.random.Generator]] | None = None) -> None:
         """Step all envs with validated ``actions`` (E, M, act_dim); envs flagged in ``skip`` (E,)
-        bool do not move (next-step autoreset) and keep their outputs. Afterwards ``obs``, ``rew``,
-        ``term`` and ``info`` hold this step's outputs."""
+        bool do not move (next-step autoreset) and keep their outputs. ``resets``: (env, generator)
+        pairs of skipped envs that start a fresh episode instead, as ``reset_env`` then
+        ``refresh`` would (on the threads of a parallel batch, in the same call). Afterwards
+        ``obs``, ``rew``, ``term`` and ``info`` hold this step's outputs (the reward of a reset env
+        is meaningless)."""
         sk = self._none if skip is None else skip
+        if resets and (skip is None or not all(skip[e] for e, _ in resets)):
+            raise ValueError("Batch.step: envs to reset must be skipped")
         if self.n_envs < PARALLEL_MIN_ENVS:
             if skip is None and actions is self.act_in:
                 bad = facade_step_nb(*self._step_args)  # the common case: arguments bound once
@@ -143,11 +150,28 @@ class Batch:
                 bad = facade_step_nb(*self._core, self.learners, self.rp, actions, self.actions, self.clipped,
                                      self.streams, self.z, sk, self.rows, self.obs_low, self.obs_high, self.obs,
                                      self.prev, self.rew, self.term, self.info)
-        else:
-            bad = facade_step_parallel_nb(*self._core, self.learners, self.rp, actions, self.actions, self.clipped,
-                                          self.streams, self.z, sk, self.rows, self.obs_low, self.obs_high,
-                                          self.obs, self.prev, self.rew, self.term, self.info,
-                                          parallel_chunks(self.n_envs))
+            if bad:
+                self._raise_nonfinite(actions)
+            if resets:
+                mask = np.zeros(self.n_envs, np.bool_)
+                for e, rng in resets:
+                    self.reset_env(e, rng)
+                    mask[e] = True
+                self.refresh(mask)
+            return
+        reset = self._none
+        if resets:
+            # the generators are read here, in env order; the stream seeds they give are all the
+            # threaded resets need
+            reset = np.zeros(self.n_envs, np.bool_)
+            for e, rng in resets:
+                seed_state(rng, self.streams[e])
+                reset[e] = True
+        bad = facade_step_parallel_nb(*self._core, self.learners, self.rp, actions, self.actions, self.clipped,
+                                      self.streams, self.z, sk, self.rows, self.obs_low, self.obs_high,
+                                      self.obs, self.prev, self.rew, self.term, self.info, reset,
+                                      *self.market.reset_args(self.dims), self.controlled,
+                                      parallel_chunks(self.n_envs))
         if bad:
             self._raise_nonfinite(actions)
 

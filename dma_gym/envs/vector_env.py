@@ -23,7 +23,8 @@ class DMAUnwindVectorEnv(BatchFacade, VectorEnv):
     Same spaces, rewards, termination and info keys as :class:`DMAUnwindEnv` (see its spec
     sheet), batched on a leading axis; infos are dicts of arrays with ``_key`` masks.
     ``reset(seed=s)`` seeds sub-env i with ``s + i`` (or pass a list of seeds), so the vector env
-    reproduces N single envs bit for bit.
+    reproduces N single envs bit for bit. From ``PARALLEL_MIN_ENVS`` envs a step runs chunks of
+    envs on numba's threads, next-step autoresets included.
 
     Args:
         num_envs: number of sub-environments.
@@ -86,15 +87,13 @@ class DMAUnwindVectorEnv(BatchFacade, VectorEnv):
         a = b.validate(actions, self.action_space.shape)  # raises before anything changes
         next_step = self.autoreset_mode == AutoresetMode.NEXT_STEP
         skip = self._pending.copy() if next_step else None
-        b.step(a, skip=skip)
+        resets = [(int(e), self._rngs[e]) for e in np.flatnonzero(skip)] if next_step else None
+        b.step(a, skip=skip, resets=resets)  # the pending envs start fresh episodes in the same call
         rewards = b.rew[:, 0].copy()
         terminated = b.term[:, 0].copy()
         truncated = self._truncated()
         if next_step:
-            if skip.any():
-                for e in np.flatnonzero(skip):
-                    b.reset_env(e, self._rngs[e])
-                b.refresh(skip)
+            if resets:
                 rewards[skip] = 0.0
                 terminated[skip] = False
                 truncated[skip] = False

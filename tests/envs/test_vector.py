@@ -8,6 +8,7 @@ from envtools import SCENARIOS, make, make_vec, random_actions
 from gymnasium.vector import AutoresetMode
 
 from dma_gym.envs import DMAUnwindVectorEnv
+from dma_gym.market import PARALLEL_MIN_ENVS
 
 N = 4
 SEED = 100
@@ -22,8 +23,9 @@ def _same_info_row(vinfo: dict, i: int, info: dict, where: str) -> None:
         np.testing.assert_array_equal(vinfo[k][i], info[k], err_msg=f"{where}: info[{k!r}]")
 
 
-def _compare(scenario: str, mode: AutoresetMode, min_episodes: int = 2, max_episode_steps=None):
+def _compare(scenario: str, mode: AutoresetMode, min_episodes: int = 2, max_episode_steps=None, n: int = N):
     extra = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
+    N = n  # the module default, or more envs for the threaded batch
     venv = make_vec(N, scenario, autoreset_mode=mode, **extra)
     assert isinstance(venv.unwrapped, DMAUnwindVectorEnv) and venv.metadata["autoreset_mode"] == mode
     singles = [make(scenario, **extra) for _ in range(N)]
@@ -73,6 +75,14 @@ def _compare(scenario: str, mode: AutoresetMode, min_episodes: int = 2, max_epis
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_vector_equals_single_envs(scenario, mode):
     _compare(scenario, mode)
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP], ids=["next", "same"])
+def test_threaded_vector_equals_single_envs(mode):
+    """From ``PARALLEL_MIN_ENVS`` envs the batch steps chunks of envs on threads, and next-step
+    autoresets run inside that call: 9 envs (uneven chunks) still equal 9 single envs."""
+    assert 9 >= PARALLEL_MIN_ENVS
+    _compare("feb2024", mode, min_episodes=2, n=9)
 
 
 @pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP], ids=["next", "same"])
