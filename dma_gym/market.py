@@ -20,13 +20,13 @@ from dma_gym.core.step import step_nb, step_parallel_nb
 Config = Union[MarketConfig, AlmgrenChrissConfig]
 LN2 = math.log(2.0)
 PARALLEL_MIN_ENVS = 8  # batches at least this large step envs on parallel threads
+TRADING_DAYS = 242.0  # CFFEX annualisation convention (MODELS.md §4.4)
 
 
 def parallel_chunks(n_envs: int) -> int:
     """How many contiguous chunks a threaded step splits ``n_envs`` envs into: four per numba
     thread (uneven episodes balance out), at most one per env."""
     return min(n_envs, 4 * numba.get_num_threads())
-TRADING_DAYS = 242.0  # CFFEX annualisation convention (MODELS.md §4.4)
 
 
 def _decay(dt: float, half_life: float) -> float:
@@ -235,7 +235,8 @@ class Market:
         """
         st = np.empty(4, np.uint64) if stream is None else stream
         seed_state(rng, st)
-        reset_env_nb(self.pf, self._bp, self.uf, self.ui, buf.sf, buf.si, buf.sb, dims, *self.reset_args(dims)[1:],
+        bp, *segments_and_template = self.reset_args(dims)
+        reset_env_nb(self.pf, bp, self.uf, self.ui, buf.sf, buf.si, buf.sb, dims, *segments_and_template,
                      e, st, np.asarray(controlled, np.bool_))
 
     def reset_args(self, dims: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -314,8 +314,8 @@ def env_step_views_nb(pf, u, s, e, actions, shocks):
 
 @entry
 def env_range_step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks, lo, hi):
-    """One step of envs ``lo`` .. ``hi`` - 1 on the flat buffers (the named views, about 5 us to
-    build, are built once for the range)."""
+    """One step of envs ``lo`` .. ``hi`` - 1 on the flat buffers (the named views are built once
+    for the range)."""
     u = universe_views_nb(uf, ui, dims)[0]
     s = state_views_nb(sf, si, sb, dims)[0]
     for e in range(lo, hi):

@@ -10,8 +10,8 @@ from gymnasium import spaces
 from dma_gym.config.params import AlmgrenChrissConfig, MarketConfig
 from dma_gym.core.facade_nb import INFO_KEYS, N_INFO_SCALARS, R, facade_step_nb, facade_step_parallel_nb, finish_nb
 from dma_gym.core.layout import D, P, views
-from dma_gym.core.rng_nb import seed_state
 from dma_gym.core.observe import N_OBS, OBS_HIGH, OBS_LOW
+from dma_gym.core.rng_nb import seed_state
 from dma_gym.market import PARALLEL_MIN_ENVS, Market, parallel_chunks
 
 AC_OBS_LOW = np.array([0.0, 0.0, -10.0], np.float32)
@@ -110,6 +110,14 @@ class Batch:
         self.actions[e] = 0.0
         self.clipped[e] = 0
 
+    def reset_envs(self, resets: list[tuple[int, np.random.Generator]]) -> None:
+        """``reset_env`` for each (env, generator) pair, then ``refresh`` of those envs."""
+        mask = np.zeros(self.n_envs, np.bool_)
+        for e, rng in resets:
+            self.reset_env(e, rng)
+            mask[e] = True
+        self.refresh(mask)
+
     def refresh(self, rows: np.ndarray | None = None) -> None:
         """Recompute observations, termination flags and info for envs flagged in ``rows`` (E,)
         bool (default: all), e.g. after ``reset_env``, and set their reward baselines to the
@@ -153,11 +161,7 @@ class Batch:
             if bad:
                 self._raise_nonfinite(actions)
             if resets:
-                mask = np.zeros(self.n_envs, np.bool_)
-                for e, rng in resets:
-                    self.reset_env(e, rng)
-                    mask[e] = True
-                self.refresh(mask)
+                self.reset_envs(resets)
             return
         reset = self._none
         if resets:

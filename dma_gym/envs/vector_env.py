@@ -123,10 +123,7 @@ class DMAUnwindVectorEnv(BatchFacade, VectorEnv):
     def _reset_done(self, done: np.ndarray) -> None:
         """Same-step autoreset: fresh episodes (from each env's generator) in the envs flagged in
         ``done`` (E,) bool, their observations and infos refreshed."""
-        b = self._b
-        for e in np.flatnonzero(done):
-            b.reset_env(e, self._rngs[e])
-        b.refresh(done)
+        self._b.reset_envs([(int(e), self._rngs[e]) for e in np.flatnonzero(done)])
 
     def _infos(self, raw: dict[str, np.ndarray], mask: np.ndarray | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {}
