@@ -86,6 +86,8 @@ class Batch:
         self._step_args = (*self._core, self.learners, self.rp, self.act_in, self.actions, self.clipped,
                            self.streams, self.z, self._none, self.rows, self.obs_low, self.obs_high, self.obs,
                            self.prev, self.rew, self.term, self.info)
+        # one view per (env, learner) row of the info table, indexed once rather than per info dict
+        self._info_rows = [list(row) for row in self.info]
 
     # ---- pickling: views are rebuilt so that they share memory with the buffers again ----
     def __getstate__(self) -> dict:
@@ -93,6 +95,7 @@ class Batch:
         d.pop("state")
         d.pop("_core")  # tuples of references to arrays pickled anyway; rebuilt on unpickling
         d.pop("_step_args")
+        d.pop("_info_rows")
         return d
 
     def __setstate__(self, d: dict) -> None:
@@ -207,7 +210,7 @@ class Batch:
         """Learner ``m``'s info in env ``e`` as one env's ``info`` dict (Python scalars, and arrays
         for ``tier_drawdown`` and ``basis_annualized``), from the info table of the last step or
         refresh; ``implementation_shortfall`` only in Almgren-Chriss once the episode is over."""
-        row = self.info[e, m]
+        row = self._info_rows[e][m]
         (equity, nav, leverage, margin_ratio, margin_call, liquidated, sold, unfilled, cut, ld, day, step,
          clipped, shortfall) = row[:N_INFO_SCALARS].tolist()
         T = self._n_tiers
