@@ -365,7 +365,7 @@ def nash_risk_neutral(
 
     Price p(t) = p₀ + γΣ_j(x_j(t) − x_j(0)) + λΣ_j ẋ_j(t). Each seller's holdings are
 
-        x(t) = X·[1 − (1 − e^{−a t})/(1 − e^{−a T})] = X·[1 − expm1(−a t)/expm1(−a T)],
+        x(t) = X·[1 − (1 − e^{−a t})/(1 − e^{−a T})] = X·e^{−a t}·expm1(−a(T − t))/expm1(−a T),
         a = (γ/λ)(N − 1)/(N + 1),
 
     so the aggregate selling rate is ∝ e^{−a t} ("race to the exit"); a = 0 (N = 1 or γ = 0)
@@ -387,7 +387,8 @@ def nash_risk_neutral(
     a = gamma / lam * (N - 1) / (N + 1)
     if a * T == 0.0:
         return X * (1.0 - t / T)
-    return X * (1.0 - np.expm1(-a * t) / math.expm1(-a * T))
+    # the second form ends at exactly 0 at t = T (expm1(0) = 0), whatever the libm's last ulp
+    return X * np.exp(-a * t) * np.expm1(-a * (T - t)) / math.expm1(-a * T)
 
 
 def nash_risk_averse(

@@ -271,6 +271,19 @@ def test_one_seller_closed_forms():
     np.testing.assert_allclose(nash_risk_averse(1, X, T, ETA, 5.0, sigma, alpha, t), ac, rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 13])
+@pytest.mark.parametrize("gamma", [0.0, 1e-9, 0.3, 2.5, 40.0])
+def test_nash_holdings_start_at_x_and_end_at_exactly_zero(n, gamma):
+    # game_cost requires every seller to end at 0 exactly: the closed forms must, on any libm
+    for T_ in (0.37, 1.0, 5.0):
+        t = np.linspace(0, T_, 7)
+        for x in (nash_risk_neutral(n, 2.0, T_, 0.7, gamma, t),
+                  nash_risk_averse(n, 2.0, T_, 0.7, gamma, 0.4, 3.0, t)):
+            assert x[-1] == 0.0
+            assert x[0] == pytest.approx(2.0, rel=1e-14)
+            assert np.all(np.diff(x) <= 0.0)
+
+
 def test_risk_averse_reduces_to_risk_neutral_when_alpha_is_zero():
     t = np.linspace(0, 3.0, 61)
     for n in (1, 2, 4, 9):
