@@ -1,5 +1,5 @@
-"""Compiled market: a frozen config turned once into the core's flat parameter buffers, plus the
-seeded universe, episode initial state and shock draws that every facade shares."""
+"""Compiled market: a frozen config turned once into the core's flat parameter buffers, the seeded
+universe and the template of every episode's start, which every engine of the scenario shares."""
 from __future__ import annotations
 
 import math
@@ -11,16 +11,18 @@ import numpy as np
 from dma_gym.config.params import AlmgrenChrissConfig, MarketConfig
 from dma_gym.core.futures_nb import snowball_delta_nb
 from dma_gym.core.layout import (
-    Buffers, D, P, State, Universe, allocate_state, env_segments, n_actions, n_shocks, universe_views_nb,
+    Buffers, D, P, State, Universe, allocate_state, env_segments, n_actions, n_shocks, universe_sizes, universe_views,
 )
-from dma_gym.core.reset_nb import BP, reset_env_nb
-from dma_gym.core.rng_nb import seed_state
-from dma_gym.core.step import step_nb, step_parallel_nb
+from dma_gym.core.engine_nb import Model, R, Template
+from dma_gym.core.observe import N_OBS, OBS_HIGH, OBS_LOW
+from dma_gym.core.reset_nb import BP
 
 Config = Union[MarketConfig, AlmgrenChrissConfig]
 LN2 = math.log(2.0)
 PARALLEL_MIN_ENVS = 8  # batches at least this large step envs on parallel threads
-TRADING_DAYS = 242.0  # CFFEX annualisation convention (MODELS.md §4.4)
+TRADING_DAYS = 242.0  # CFFEX annualisation convention (docs/model.md §7.1)
+AC_OBS_LOW = np.array([0.0, 0.0, -10.0], np.float32)
+AC_OBS_HIGH = np.array([2.0, 1.0, 10.0], np.float32)
 
 
 def parallel_chunks(n_envs: int) -> int:
@@ -48,7 +50,7 @@ class Market:
         self.base_dims = self._dims()
         self.pf = self._scalars()
         self.uf, self.ui = self._universe()
-        self.universe: Universe = universe_views_nb(self.uf, self.ui, self.base_dims)[0]
+        self.universe: Universe = universe_views(self.uf, self.ui, self.base_dims)
         self.n_actions = n_actions(self.base_dims)
         self.n_shocks = n_shocks(self.base_dims)
         u = self.universe
@@ -61,6 +63,11 @@ class Market:
             for k in range(int(self.base_dims[D.K]))
         ])
         self._bp = self._book_params()
+        self._rp = self._facade_params()
+        self.act_dim = 1 if self.is_ac else self.n_actions
+        self.obs_dim = 3 if self.is_ac else N_OBS
+        self.obs_low = AC_OBS_LOW if self.is_ac else OBS_LOW
+        self.obs_high = AC_OBS_HIGH if self.is_ac else OBS_HIGH
         self._seg_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._template = self._build_template()
 
@@ -164,10 +171,9 @@ class Market:
 
     # ---- universe ------------------------------------------------------------------------
     def _universe(self) -> tuple[np.ndarray, np.ndarray]:
-        e0 = (np.empty(0), np.empty(0, np.int64))
-        _, nf, ni = universe_views_nb(*e0, self.base_dims)
+        nf, ni = universe_sizes(self.base_dims)
         uf, ui = np.zeros(nf), np.zeros(ni, np.int64)
-        u = universe_views_nb(uf, ui, self.base_dims)[0]
+        u = universe_views(uf, ui, self.base_dims)
         c = self.config
         if self.is_ac:
             u.price0[0] = c.initial_price
@@ -224,27 +230,25 @@ class Market:
         buf, state = allocate_state(dims)
         return buf, state, dims
 
-    def reset_env(self, buf: Buffers, dims: np.ndarray, e: int, rng: np.random.Generator,
-                  controlled: np.ndarray, stream: np.ndarray | None = None) -> None:
-        """Write a fresh episode into env ``e`` of ``buf``: the scenario's template env, then books and
-        peer types drawn from a random stream seeded from ``rng`` (``stream`` (4,) uint64, if given,
-        receives that stream, advanced past the books, for the env's shocks).
+    def model(self) -> Model:
+        """The core's fixed inputs for this scenario."""
+        return Model(self.pf, self._rp, self._bp, self.uf, self.ui, self.obs_low, self.obs_high)
 
-        Args:
-            controlled: (A,) bool, managers whose orders come from actions.
-        """
-        st = np.empty(4, np.uint64) if stream is None else stream
-        seed_state(rng, st)
-        bp, *segments_and_template = self.reset_args(dims)
-        reset_env_nb(self.pf, bp, self.uf, self.ui, buf.sf, buf.si, buf.sb, dims, *segments_and_template,
-                     e, st, np.asarray(controlled, np.bool_))
-
-    def reset_args(self, dims: np.ndarray) -> tuple[np.ndarray, ...]:
-        """What ``reset_env_nb`` takes besides the parameters, buffers, env and stream: (book
-        parameters, the buffers' env segments (3), the template env's buffers (3) and their
-        segments (3))."""
+    def template(self, dims: np.ndarray) -> Template:
+        """Episode start for a batch of ``dims``: its env segments and the template env."""
         t, tseg = self._template
-        return (self._bp, *self._segments(dims), t.sf, t.si, t.sb, *tseg)
+        return Template(dims, *self._segments(dims), t.sf, t.si, t.sb, *tseg)
+
+    def _facade_params(self) -> np.ndarray:
+        c = self.config
+        rp = np.zeros(R.SIZE)
+        if self.is_ac:
+            rp[R.AC_S0] = c.initial_price
+            rp[R.AC_LAMBDA] = c.risk_aversion
+            rp[R.AC_OBS_SCALE] = c.sigma * math.sqrt(c.horizon_days) if c.sigma > 0 else 1.0
+        else:
+            rp[R.TERM_ON_LIQ] = float(bool(c.terminate_on_liquidation))
+        return rp
 
     def _segments(self, dims: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         E = int(dims[D.E])
@@ -313,17 +317,6 @@ class Market:
         s.nt_budget[0] = c.nt_budget
         return buf, env_segments(dims)
 
-    def draw_shock_block(self, rng: np.random.Generator, out: np.ndarray) -> None:
-        """Shocks for ``out.shape[0]`` consecutive steps into ``out`` (steps, n_shocks). Envs draw
-        one trading day at a time from their own generator, so runs with the same seed share the
-        same noise whatever the agents do (counterfactuals), and an episode that ends early does
-        not pay for shocks it never uses."""
-        A = self.n_managers
-        # float32 normals: twice as fast to draw, and shock precision is immaterial; the priority
-        # uniforms stay float64 so clearing-order ties are practically impossible
-        out[:, : self.n_shocks - A] = rng.standard_normal((out.shape[0], self.n_shocks - A), dtype=np.float32)
-        out[:, self.n_shocks - A:] = rng.random((out.shape[0], A))
-
     def __getstate__(self) -> dict:
         d = self.__dict__.copy()
         d.pop("universe")  # views into uf/ui: rebuilt on unpickling so they share memory again
@@ -331,26 +324,4 @@ class Market:
 
     def __setstate__(self, d: dict) -> None:
         self.__dict__.update(d)
-        self.universe = universe_views_nb(self.uf, self.ui, self.base_dims)[0]
-
-    def draw_shocks(self, rng: np.random.Generator, out: np.ndarray) -> None:
-        """One env's shocks for one step into ``out`` (n_shocks,): normals, then A uniforms."""
-        A = self.n_managers
-        out[: self.n_shocks - A] = rng.standard_normal(self.n_shocks - A)
-        out[self.n_shocks - A:] = rng.random(A)
-
-    def step(self, buf: Buffers, dims: np.ndarray, actions: np.ndarray, shocks: np.ndarray,
-             parallel: bool | None = None) -> None:
-        """Advance all envs of ``buf`` in place by one core call.
-
-        Args:
-            parallel: run envs on parallel threads (bit-identical results); default: when the
-                batch has at least ``PARALLEL_MIN_ENVS`` envs.
-        """
-        if parallel is None:
-            parallel = dims[D.E] >= PARALLEL_MIN_ENVS
-        if parallel:
-            step_parallel_nb(self.pf, self.uf, self.ui, buf.sf, buf.si, buf.sb, dims, actions, shocks,
-                             parallel_chunks(int(dims[D.E])))
-        else:
-            step_nb(self.pf, self.uf, self.ui, buf.sf, buf.si, buf.sb, dims, actions, shocks)
+        self.universe = universe_views(self.uf, self.ui, self.base_dims)

@@ -7,16 +7,16 @@ from dma_gym.config.params import FUTURES_NAMES, TIER_NAMES
 from dma_gym.market import TRADING_DAYS
 
 
-def snapshot(batch, e: int, m: int) -> dict[str, np.ndarray]:
-    """What the dashboard plots, for env ``e`` and learner ``m`` of a Batch, now."""
-    s = batch.state
-    a = int(batch.learners[m])
+def snapshot(engine, e: int, m: int) -> dict[str, np.ndarray]:
+    """What the dashboard plots, for env ``e`` and learner ``m`` of an Engine, now."""
+    s = engine.state
+    a = int(engine.learners[m])
     snap = {"step": np.array(s.step[e])}
-    if batch.is_ac:
+    if engine.is_ac:
         snap["price"] = np.array([s.price[e, 0]])
         snap["holdings"] = np.array([s.hold[e, 0, 0]])
         return snap
-    tier_value = np.bincount(batch.market.universe.tier, weights=s.hold[e, a] * s.price[e], minlength=5)
+    tier_value = np.bincount(engine.market.universe.tier, weights=s.hold[e, a] * s.price[e], minlength=5)
     snap.update(
         tier_level=s.tier_level[e].copy(),
         basis=s.basis[e] * TRADING_DAYS / np.maximum(s.days_left[e], 1.0),

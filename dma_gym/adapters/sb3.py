@@ -67,7 +67,8 @@ class SB3VecAdapter(VecEnv):
         seeds = list(self._seeds)
         options = self._options[0] if self._options and self._options[0] else None
         obs, _ = self.venv.reset(seed=seeds, options=options)
-        self.reset_infos = [self.venv._b.info_dict(e) for e in range(self.num_envs)]
+        g = self.venv.engine
+        self.reset_infos = [g.info_dict(e) for e in range(self.num_envs)]
         self._reset_seeds()
         self._reset_options()
         if self._render_mode is not None:
@@ -82,28 +83,23 @@ class SB3VecAdapter(VecEnv):
         if self._actions is None:
             raise RuntimeError("step_wait() called without a pending step_async(actions)")
         actions, self._actions = self._actions, None
-        # the vector env's same-step step, with SB3's per-env info dicts built straight from the
-        # batch's info table (no gymnasium dict of arrays to split)
-        venv = self.venv
-        b = venv._b
-        b.step(b.validate(actions, venv.action_space.shape))  # raises before anything changes
-        rewards = b.rew[:, 0].astype(np.float32)
-        terminated = b.term[:, 0].copy()
-        truncated = venv._truncated()
+        # the engine's same-step step; SB3's per-env info dicts straight from its info tables
+        g = self.venv.engine
+        g.step(g.validate(actions, self.venv.action_space.shape))  # raises before anything changes
+        rewards = g.reward[:, 0].astype(np.float32)
+        terminated = g.terminated[:, 0].copy()
+        truncated = g.truncated.copy()
         dones = terminated | truncated
-        infos = [b.info_dict(e) for e in range(self.num_envs)]
+        final = g.final
+        infos = [g.info_dict(e, final=bool(f)) for e, f in enumerate(final.tolist())]
         for d, t in zip(infos, (truncated & ~terminated).tolist()):
             d["TimeLimit.truncated"] = t
-        if dones.any():
-            ended = np.flatnonzero(dones)
-            for e in ended:
-                infos[e]["terminal_observation"] = b.obs[e, 0].copy()
-            venv._reset_done(dones)
-            for e in ended:
-                self.reset_infos[e] = b.info_dict(e)
+        for e in np.flatnonzero(final):
+            infos[e]["terminal_observation"] = g.final_obs[e, 0].copy()
+            self.reset_infos[e] = g.info_dict(e)
         if self._render_mode is not None:
             self._record(dones)
-        return b.obs[:, 0].copy(), rewards, dones, infos
+        return g.obs[:, 0].copy(), rewards, dones, infos
 
     def close(self) -> None:
         self.venv.close()
@@ -143,18 +139,18 @@ class SB3VecAdapter(VecEnv):
     def _record(self, fresh: np.ndarray) -> None:
         from dma_gym.render import snapshot
 
-        b = self.venv._b
+        g = self.venv.engine
         for e in range(self.num_envs):
             if fresh[e]:
                 self._history[e] = []
-            self._history[e].append(snapshot(b, e, 0))
+            self._history[e].append(snapshot(g, e, 0))
 
     def _render_one(self, i: int) -> np.ndarray | None:
         if self._render_mode != "rgb_array":
             return None
         from dma_gym.render import dashboard
 
-        return dashboard(self._history[int(i)], self.venv._b.is_ac)
+        return dashboard(self._history[int(i)], self.venv.engine.is_ac)
 
     def _idx(self, indices: VecEnvIndices) -> list[int]:
         idx = [int(i) for i in self._get_indices(indices)]

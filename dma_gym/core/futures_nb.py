@@ -2,7 +2,7 @@
 import math
 
 
-from dma_gym.core.jit import kernel
+from dma_gym.core.jit import entry, kernel
 from dma_gym.core.layout import P, Shock
 
 # Monte-Carlo deltas of the dealer's snowball hedge (MODELS.md §4.5 [C], GBM sigma 25%):
@@ -25,7 +25,7 @@ def _interp_tenor_nb(tenor, values):
     return values[3]
 
 
-@kernel
+@entry
 def snowball_delta_nb(level, ki, tenor, knocked):
     """Dealer's hedge delta per unit notional for a note at index/start ``level``.
 

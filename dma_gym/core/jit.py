@@ -25,7 +25,7 @@ _FLAGS = dict(cache=True, _nrt=False, error_model="numpy")
 def kernel(fn):
     """Compile ``fn`` as an allocation-free core kernel (on-disk cache, no NRT, IEEE division:
     no zero-divisor check and branch per division)."""
-    return njit(**_FLAGS)(fn)
+    return njit(**_FLAGS, no_cpython_wrapper=True, no_cfunc_wrapper=True)(fn)
 
 
 def entry(fn):

@@ -1,10 +1,13 @@
-"""Memory layout of the core: dimensions, scalar-parameter indices, and named views of flat buffers.
+"""Memory layout of the core: dimensions, scalar-parameter indices, and the state and universe
+declared once as field tables.
 
-The core keeps all state in three flat buffers (float64, int64, bool) and all parameters in two
-(float64 scalars ``pf`` indexed by :class:`P`, and the universe buffers). A jitted call then takes
-a handful of arrays (a few microseconds of dispatch) instead of dozens, while every function sees
-named, shaped views. ``state_views_nb`` and ``universe_views_nb`` are the single source of truth
-for the layouts: called on empty buffers they only count the sizes.
+The core keeps all state in three flat buffers (float64, int64, bool) and the universe in two
+(float64, int64); scalar parameters are the float64 array ``pf`` indexed by :class:`P`. A jitted
+call then takes a handful of arrays instead of ~120, while every kernel sees named, shaped views.
+``STATE_FIELDS`` and ``UNIVERSE_FIELDS`` are the single source of truth: the ``State`` and
+``Universe`` NamedTuples, the buffer sizes, the per-env segments, the Python views and the
+jitted view builders (``state_views_nb``, ``universe_views_nb``: numba intrinsics that emit a
+pointer offset and strides per field straight into their caller) are all generated from them.
 """
 from __future__ import annotations
 
@@ -12,10 +15,11 @@ from enum import IntEnum
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
+from numba.np import numpy_support
 from numba.np.arrayobj import make_array, populate_array
 
 
@@ -114,353 +118,264 @@ class P(IntEnum):
     SIZE = 76
 
 
-class Universe(NamedTuple):
-    """Static per-stock and per-contract arrays (from the universe seed)."""
+class Field(NamedTuple):
+    """One array of the state or the universe: its buffer, axes (letters of :class:`D`; ``T+1``
+    is T + 1) and meaning (units: money CNY bn, shares bn, prices CNY)."""
 
-    price0: np.ndarray  # (N,) CNY per share at episode start
-    adv: np.ndarray  # (N,) CNY bn per day, normal times
-    sigma: np.ndarray  # (N,) daily volatility, fraction
-    margin_rate: np.ndarray  # (N,) broker margin per CNY held (tier haircut)
-    beta: np.ndarray  # (N,) market-factor loading
-    size_load: np.ndarray  # (N,) small-minus-big loading
-    limit: np.ndarray  # (N,) daily price limit, fraction (board)
-    tier_w: np.ndarray  # (N,) float-cap weight within its tier (sums to 1 per tier)
-    index_w: np.ndarray  # (K, N) index weights of IF/IC/IM (rows sum to 1)
-    nt_w: np.ndarray  # (N,) national-team CNY bn per CNY bn of budget (sums to 1 over CSI300-1000)
-    ie_shares: np.ndarray  # (N,) enhanced funds' shares (bn) per unit of AUM fraction
-    nf_shares: np.ndarray  # (N,) neutral funds' shares (bn) per unit of AUM fraction
-    nf_hedge: np.ndarray  # (K,) neutral funds' short qty (index units) per unit of AUM fraction
-    sb_notional: np.ndarray  # (K, B) snowball notional, CNY bn
-    sb_ki: np.ndarray  # (K, B) knock-in barrier, fraction of the starting index
-    sb_tenor: np.ndarray  # (K, B) remaining tenor, months
-    normal_basis: np.ndarray  # (K,) normal annualised basis (negative: discount)
-    fut_depth: np.ndarray  # (K,) CNY bn of net futures flow per 1% of basis
-    nf_thr: np.ndarray  # (C,) annualised discount at which a neutral cohort exits
-    ie_thr: np.ndarray  # (C,) drawdown at which an enhanced cohort faces redemptions
-    tier: np.ndarray  # (N,) int tier id 0..T-1
-    board: np.ndarray  # (N,) int board id 0 main, 1 ChiNext/STAR, 2 BSE
-    tier_start: np.ndarray  # (T + 1,) int: tier t is stocks tier_start[t] .. tier_start[t + 1] - 1
+    name: str
+    buffer: int  # 0 float64, 1 int64, 2 bool
+    axes: str  # space-separated axis names, e.g. "E A N"
+    doc: str
 
 
-class State(NamedTuple):
-    """All mutable state. Leading axes (E,) or (E, A); money CNY bn, shares bn, prices CNY."""
+F, I, B_ = 0, 1, 2
+BUFFER_DTYPES = (np.float64, np.int64, np.bool_)
+_F = Field
 
+UNIVERSE_FIELDS: tuple[Field, ...] = (
+    _F("price0", F, "N", "CNY per share at episode start"),
+    _F("adv", F, "N", "CNY bn per day, normal times"),
+    _F("sigma", F, "N", "daily volatility, fraction"),
+    _F("margin_rate", F, "N", "broker margin per CNY held (tier haircut)"),
+    _F("beta", F, "N", "market-factor loading"),
+    _F("size_load", F, "N", "small-minus-big loading"),
+    _F("limit", F, "N", "daily price limit, fraction (board)"),
+    _F("tier_w", F, "N", "float-cap weight within its tier (sums to 1 per tier)"),
+    _F("index_w", F, "K N", "index weights of IF/IC/IM (rows sum to 1)"),
+    _F("nt_w", F, "N", "national-team CNY bn per CNY bn of budget (sums to 1 over CSI300-1000)"),
+    _F("ie_shares", F, "N", "enhanced funds' shares (bn) per unit of AUM fraction"),
+    _F("nf_shares", F, "N", "neutral funds' shares (bn) per unit of AUM fraction"),
+    _F("nf_hedge", F, "K", "neutral funds' short qty (index units) per unit of AUM fraction"),
+    _F("sb_notional", F, "K B", "snowball notional, CNY bn"),
+    _F("sb_ki", F, "K B", "knock-in barrier, fraction of the starting index"),
+    _F("sb_tenor", F, "K B", "remaining tenor, months"),
+    _F("normal_basis", F, "K", "normal annualised basis (negative: discount)"),
+    _F("fut_depth", F, "K", "CNY bn of net futures flow per 1% of basis"),
+    _F("nf_thr", F, "C", "annualised discount at which a neutral cohort exits"),
+    _F("ie_thr", F, "C", "drawdown at which an enhanced cohort faces redemptions"),
+    _F("tier", I, "N", "int tier id 0..T-1"),
+    _F("board", I, "N", "int board id 0 main, 1 ChiNext/STAR, 2 BSE"),
+    _F("tier_start", I, "T+1", "int: tier t is stocks tier_start[t] .. tier_start[t + 1] - 1"),
+)
+
+STATE_FIELDS: tuple[Field, ...] = (
     # ---- stocks (E, N) -------------------------------------------------------------------
-    price: np.ndarray  # (E, N) official (limit-clipped) price, CNY
-    prev_close: np.ndarray  # (E, N) previous close, CNY
-    lo: np.ndarray  # (E, N) today's limit-down price
-    hi: np.ndarray  # (E, N) today's limit-up price
-    log_fund: np.ndarray  # (E, N) log of the fundamental price incl. permanent impact
-    transient: np.ndarray  # (E, N) decaying transient impact, log units
-    volume_step: np.ndarray  # (E, N) shares traded this step, bn
-    volume_day: np.ndarray  # (E, N) shares traded today, bn
-    lp_inv: np.ndarray  # (E, N) liquidity providers' inventory, shares bn
-    bg_pending: np.ndarray  # (E, N) funds' queued sell orders, shares bn
-    gross_buy: np.ndarray  # (E, N) scratch: gross buy orders this step, shares
-    gross_sell: np.ndarray  # (E, N) scratch: gross sell orders this step, shares
-    exec_price: np.ndarray  # (E, N) clearing price this step, CNY
-    fill_buy: np.ndarray  # (E, N) share of buy orders filled this step
-    fill_sell: np.ndarray  # (E, N) share of sell orders filled this step
-    bg_buy: np.ndarray  # (E, N) scratch: background buy orders, shares
-    bg_sell: np.ndarray  # (E, N) scratch: background sell orders, shares
-    nt_order: np.ndarray  # (E, N) scratch: national-team buy orders, shares
-    lp_order: np.ndarray  # (E, N) scratch: LP signed orders, shares
-    fund_order: np.ndarray  # (E, N) scratch: funds' sell orders this step, shares
+    _F("price", F, "E N", "official (limit-clipped) price, CNY"),
+    _F("prev_close", F, "E N", "previous close, CNY"),
+    _F("lo", F, "E N", "today's limit-down price"),
+    _F("hi", F, "E N", "today's limit-up price"),
+    _F("log_fund", F, "E N", "log of the fundamental price incl. permanent impact"),
+    _F("transient", F, "E N", "decaying transient impact, log units"),
+    _F("volume_step", F, "E N", "shares traded this step, bn"),
+    _F("volume_day", F, "E N", "shares traded today, bn"),
+    _F("lp_inv", F, "E N", "liquidity providers' inventory, shares bn"),
+    _F("bg_pending", F, "E N", "funds' queued sell orders, shares bn"),
+    _F("gross_buy", F, "E N", "scratch: gross buy orders this step, shares"),
+    _F("gross_sell", F, "E N", "scratch: gross sell orders this step, shares"),
+    _F("exec_price", F, "E N", "clearing price this step, CNY"),
+    _F("fill_buy", F, "E N", "share of buy orders filled this step"),
+    _F("fill_sell", F, "E N", "share of sell orders filled this step"),
+    _F("bg_buy", F, "E N", "scratch: background buy orders, shares"),
+    _F("bg_sell", F, "E N", "scratch: background sell orders, shares"),
+    _F("nt_order", F, "E N", "scratch: national-team buy orders, shares"),
+    _F("lp_order", F, "E N", "scratch: LP signed orders, shares"),
+    _F("fund_order", F, "E N", "scratch: funds' sell orders this step, shares"),
     # ---- tiers (E, T) --------------------------------------------------------------------
-    tier_level: np.ndarray  # (E, T) float-cap weighted tier index, 1 at start
-    tier_peak: np.ndarray  # (E, T) running max of tier_level
-    tier_prev_close: np.ndarray  # (E, T) tier level at the previous close
-    stress: np.ndarray  # (E, T) liquidity stress in [0, 1]
-    tier_sell_flow: np.ndarray  # (E, T) net sell value this step / (ADV * dt)
-    tier_value_day: np.ndarray  # (E, T) traded value today, CNY bn
-    tier_ld_share: np.ndarray  # (E, T) share of the tier's names at limit-down now
+    _F("tier_level", F, "E T", "float-cap weighted tier index, 1 at start"),
+    _F("tier_peak", F, "E T", "running max of tier_level"),
+    _F("tier_prev_close", F, "E T", "tier level at the previous close"),
+    _F("stress", F, "E T", "liquidity stress in [0, 1]"),
+    _F("tier_sell_flow", F, "E T", "net sell value this step / (ADV * dt)"),
+    _F("tier_value_day", F, "E T", "traded value today, CNY bn"),
+    _F("tier_ld_share", F, "E T", "share of the tier's names at limit-down now"),
     # ---- futures (E, K) ------------------------------------------------------------------
-    index_level: np.ndarray  # (E, K) index / index at start
-    index_prev_close: np.ndarray  # (E, K)
-    index_peak: np.ndarray  # (E, K) running max
-    basis: np.ndarray  # (E, K) F / S - 1
-    fut_price: np.ndarray  # (E, K) futures price, index-start units
-    fut_settle: np.ndarray  # (E, K) last daily settlement price
-    days_left: np.ndarray  # (E, K) trading days to expiry
-    dealer_qty: np.ndarray  # (E, K) snowball dealers' long futures, index units (CNY bn at start)
-    fut_flow: np.ndarray  # (E, K) net futures flow this step, CNY bn (+ buying)
-    nf_qty: np.ndarray  # (E, K) neutral funds' futures, index units (negative: short)
-    ov_qty: np.ndarray  # (E, K) funds' overlay shorts against stuck sell orders, index units
+    _F("index_level", F, "E K", "index / index at start"),
+    _F("index_prev_close", F, "E K", ""),
+    _F("index_peak", F, "E K", "running max"),
+    _F("basis", F, "E K", "F / S - 1"),
+    _F("fut_price", F, "E K", "futures price, index-start units"),
+    _F("fut_settle", F, "E K", "last daily settlement price"),
+    _F("days_left", F, "E K", "trading days to expiry"),
+    _F("dealer_qty", F, "E K", "snowball dealers' long futures, index units (CNY bn at start)"),
+    _F("fut_flow", F, "E K", "net futures flow this step, CNY bn (+ buying)"),
+    _F("nf_qty", F, "E K", "neutral funds' futures, index units (negative: short)"),
+    _F("ov_qty", F, "E K", "funds' overlay shorts against stuck sell orders, index units"),
     # ---- funds and env scalars -----------------------------------------------------------
-    nf_frac: np.ndarray  # (E, C) neutral cohorts' remaining AUM share
-    ie_frac: np.ndarray  # (E, C) enhanced cohorts' remaining AUM share
-    nt_budget: np.ndarray  # (E,) national-team budget left, CNY bn
-    nt_spent_today: np.ndarray  # (E,) CNY bn
-    lp_cash: np.ndarray  # (E,) LP cash, CNY bn (starts at 0; P&L = cash + inventory value)
-    ld_share: np.ndarray  # (E,) share of names at limit-down now
-    ld_share_close: np.ndarray  # (E,) share of names closing limit-down at the last close
-    ld_share_peak: np.ndarray  # (E,) max over closes of ld_share_close
+    _F("nf_frac", F, "E C", "neutral cohorts' remaining AUM share"),
+    _F("ie_frac", F, "E C", "enhanced cohorts' remaining AUM share"),
+    _F("nt_budget", F, "E", "national-team budget left, CNY bn"),
+    _F("nt_spent_today", F, "E", "CNY bn"),
+    _F("lp_cash", F, "E", "LP cash, CNY bn (starts at 0; P&L = cash + inventory value)"),
+    _F("ld_share", F, "E", "share of names at limit-down now"),
+    _F("ld_share_close", F, "E", "share of names closing limit-down at the last close"),
+    _F("ld_share_peak", F, "E", "max over closes of ld_share_close"),
     # ---- managers (E, A) -----------------------------------------------------------------
-    cash: np.ndarray  # (E, A) CNY bn (negative: financed by the broker)
-    equity: np.ndarray  # (E, A) cash + stock value + unsettled futures P&L
-    equity0: np.ndarray  # (E, A) equity at episode start
-    gross: np.ndarray  # (E, A) long stock value
-    gross0: np.ndarray  # (E, A) long stock value at start (scale-freeze and net-sell caps)
-    leverage: np.ndarray  # (E, A) gross / equity (capped for reporting when equity <= 0)
-    margin_ratio: np.ndarray  # (E, A) equity / required margin
-    required: np.ndarray  # (E, A) required margin, CNY bn
-    lev0: np.ndarray  # (E, A) initial leverage = target of the leverage-targeting rule
-    lev_max: np.ndarray  # (E, A) threshold rule trigger
-    day_net_sold: np.ndarray  # (E, A) net stock sales today, CNY bn
-    sold_step: np.ndarray  # (E, A) stock sold this step, CNY bn
-    bought_step: np.ndarray  # (E, A) stock bought this step, CNY bn
-    unfilled_step: np.ndarray  # (E, A) sell orders left unfilled this step, CNY bn
-    cut_step: np.ndarray  # (E, A) orders cut by regulation this step, CNY bn
-    intended_cum: np.ndarray  # (E, A) intended sells (before cuts), CNY bn, cumulative
-    sold_cum: np.ndarray  # (E, A) sells filled, CNY bn, cumulative
-    cum_buy: np.ndarray  # (E, A) cash paid for stock, cumulative
-    cum_sell: np.ndarray  # (E, A) cash received for stock, cumulative
-    cum_fut: np.ndarray  # (E, A) settled futures P&L, cumulative
-    cum_fin: np.ndarray  # (E, A) financing paid, cumulative
-    cum_fee: np.ndarray  # (E, A) fees paid, cumulative
-    cash0: np.ndarray  # (E, A) cash at start
-    hold: np.ndarray  # (E, A, N) long shares, bn
-    locked: np.ndarray  # (E, A, N) shares bought today (T+1: not sellable today)
-    order: np.ndarray  # (E, A, N) scratch: signed share orders after masks
-    fill: np.ndarray  # (E, A, N) signed shares filled this step
-    fut: np.ndarray  # (E, A, K) futures qty, index units (negative: short)
-    fut_order: np.ndarray  # (E, A, K) scratch: futures qty orders after masks
-    fut_day_cover: np.ndarray  # (E, A, K) qty covered today (cover cap)
+    _F("cash", F, "E A", "CNY bn (negative: financed by the broker)"),
+    _F("equity", F, "E A", "cash + stock value + unsettled futures P&L"),
+    _F("equity0", F, "E A", "equity at episode start"),
+    _F("gross", F, "E A", "long stock value"),
+    _F("gross0", F, "E A", "long stock value at start (scale-freeze and net-sell caps)"),
+    _F("leverage", F, "E A", "gross / equity (capped for reporting when equity <= 0)"),
+    _F("margin_ratio", F, "E A", "equity / required margin"),
+    _F("required", F, "E A", "required margin, CNY bn"),
+    _F("lev0", F, "E A", "initial leverage = target of the leverage-targeting rule"),
+    _F("lev_max", F, "E A", "threshold rule trigger"),
+    _F("day_net_sold", F, "E A", "net stock sales today, CNY bn"),
+    _F("sold_step", F, "E A", "stock sold this step, CNY bn"),
+    _F("bought_step", F, "E A", "stock bought this step, CNY bn"),
+    _F("unfilled_step", F, "E A", "sell orders left unfilled this step, CNY bn"),
+    _F("cut_step", F, "E A", "orders cut by regulation this step, CNY bn"),
+    _F("intended_cum", F, "E A", "intended sells (before cuts), CNY bn, cumulative"),
+    _F("sold_cum", F, "E A", "sells filled, CNY bn, cumulative"),
+    _F("cum_buy", F, "E A", "cash paid for stock, cumulative"),
+    _F("cum_sell", F, "E A", "cash received for stock, cumulative"),
+    _F("cum_fut", F, "E A", "settled futures P&L, cumulative"),
+    _F("cum_fin", F, "E A", "financing paid, cumulative"),
+    _F("cum_fee", F, "E A", "fees paid, cumulative"),
+    _F("cash0", F, "E A", "cash at start"),
+    _F("hold", F, "E A N", "long shares, bn"),
+    _F("locked", F, "E A N", "shares bought today (T+1: not sellable today)"),
+    _F("order", F, "E A N", "scratch: signed share orders after masks"),
+    _F("fill", F, "E A N", "signed shares filled this step"),
+    _F("fut", F, "E A K", "futures qty, index units (negative: short)"),
+    _F("fut_order", F, "E A K", "scratch: futures qty orders after masks"),
+    _F("fut_day_cover", F, "E A K", "qty covered today (cover cap)"),
     # ---- int64 ---------------------------------------------------------------------------
-    step: np.ndarray  # (E,) steps taken this episode
-    day: np.ndarray  # (E,) trading day index
-    rule: np.ndarray  # (E, A) peer rule: 0 threshold, 1 target, 2 margin_trigger
-    call_deadline: np.ndarray  # (E, A) step by which a margin call must be cured
-    priority: np.ndarray  # (E, A) clearing priority this step (0 first; sequential mode)
-    prio_order: np.ndarray  # (E, A) managers by priority this step (stable argsort of priority)
+    _F("step", I, "E", "steps taken this episode"),
+    _F("day", I, "E", "trading day index"),
+    _F("rule", I, "E A", "peer rule: 0 threshold, 1 target, 2 margin_trigger"),
+    _F("call_deadline", I, "E A", "step by which a margin call must be cured"),
+    _F("priority", I, "E A", "clearing priority this step (0 first; sequential mode)"),
+    _F("prio_order", I, "E A", "managers by priority this step (stable argsort of priority)"),
     # ---- bool ----------------------------------------------------------------------------
-    reg_active: np.ndarray  # (E,) restrictions in force
-    halted: np.ndarray  # (E,) circuit breaker: stocks halted for the rest of the day
-    done: np.ndarray  # (E,) episode over (horizon reached)
-    at_ld: np.ndarray  # (E, N) at limit-down after this step
-    at_lu: np.ndarray  # (E, N) at limit-up after this step
-    limit_locked: np.ndarray  # (E, N) this step's clearing locked at a price limit (the rest unfilled)
-    controlled: np.ndarray  # (E, A) orders come from actions (else the peer rule)
-    active: np.ndarray  # (E, A) the manager placed stock orders this step (before masks)
-    call_active: np.ndarray  # (E, A) margin call outstanding
-    liquidated: np.ndarray  # (E, A) broker has taken over (forced liquidation)
-    warning: np.ndarray  # (E, A) margin ratio below the warning line
-    knocked: np.ndarray  # (E, K, B) snowball tranche knocked in
+    _F("reg_active", B_, "E", "restrictions in force"),
+    _F("halted", B_, "E", "circuit breaker: stocks halted for the rest of the day"),
+    _F("done", B_, "E", "episode over (horizon reached)"),
+    _F("at_ld", B_, "E N", "at limit-down after this step"),
+    _F("at_lu", B_, "E N", "at limit-up after this step"),
+    _F("limit_locked", B_, "E N", "this step's clearing locked at a price limit (the rest unfilled)"),
+    _F("controlled", B_, "E A", "orders come from actions (else the peer rule)"),
+    _F("active", B_, "E A", "the manager placed stock orders this step (before masks)"),
+    _F("call_active", B_, "E A", "margin call outstanding"),
+    _F("liquidated", B_, "E A", "broker has taken over (forced liquidation)"),
+    _F("warning", B_, "E A", "margin ratio below the warning line"),
+    _F("knocked", B_, "E K B", "snowball tranche knocked in"),
+)
+
+
+def _namedtuple(name: str, fields: tuple[Field, ...], what: str) -> type:
+    cls = NamedTuple(name, [(f.name, np.ndarray) for f in fields])
+    rows = "\n".join(f"    {f.name}: ({', '.join(f.axes.split())}) {BUFFER_DTYPES[f.buffer].__name__}, {f.doc}"
+                     for f in fields)
+    cls.__doc__ = f"{what}\n\nFields (axes, dtype, meaning):\n\n{rows}\n"
+    cls.__module__ = __name__
+    return cls
+
+
+Universe = _namedtuple("Universe", UNIVERSE_FIELDS, "Static per-stock and per-contract arrays (from the universe seed).")
+State = _namedtuple("State", STATE_FIELDS, "All mutable state; every field's leading axis is E (envs).")
+
+
+def _dim(dims: np.ndarray, axis: str) -> int:
+    return int(dims[D.T]) + 1 if axis == "T+1" else int(dims[D[axis]])
+
+
+def field_shapes(fields: tuple[Field, ...], dims: np.ndarray) -> list[tuple[int, ...]]:
+    """The shape of every field for ``dims``."""
+    return [tuple(_dim(dims, a) for a in f.axes.split()) for f in fields]
+
+
+def _offsets(fields: tuple[Field, ...], dims: np.ndarray) -> tuple[list[int], list[int]]:
+    """Each field's offset in its buffer, and each buffer's size."""
+    size = [0, 0, 0]
+    offs = []
+    for f, shape in zip(fields, field_shapes(fields, dims)):
+        offs.append(size[f.buffer])
+        size[f.buffer] += int(np.prod(shape, dtype=np.int64))
+    return offs, size
+
+
+def _views(fields: tuple[Field, ...], cls: type, bufs: tuple[np.ndarray, ...], dims: np.ndarray):
+    offs, size = _offsets(fields, dims)
+    for b, buf in enumerate(bufs):
+        if buf.size != size[b] or buf.dtype != BUFFER_DTYPES[b] or not buf.flags.c_contiguous:
+            raise ValueError(f"{cls.__name__} buffer {b}: expected {size[b]} contiguous "
+                             f"{BUFFER_DTYPES[b].__name__}, got {buf.size} {buf.dtype}")
+    return cls(*(bufs[f.buffer][o: o + int(np.prod(shape, dtype=np.int64))].reshape(shape)
+                 for f, o, shape in zip(fields, offs, field_shapes(fields, dims))))
+
+
+def universe_sizes(dims: np.ndarray) -> tuple[int, int]:
+    """(float64, int64) sizes of the universe buffers."""
+    return tuple(_offsets(UNIVERSE_FIELDS, dims)[1][:2])
+
+
+def universe_views(uf: np.ndarray, ui: np.ndarray, dims: np.ndarray):
+    """Named numpy views of the universe buffers."""
+    return _views(UNIVERSE_FIELDS, Universe, (uf, ui), dims)
+
+
+def _views_sig(fields: tuple[Field, ...], cls: type, buf_types: tuple, dims_type):
+    """(signature, codegen) of a jitted view builder over ``fields``: for each field, a
+    C-contiguous view of its buffer at the running offset (a pointer offset and strides; no
+    reshape algorithm, no reference counting beyond what the caller's NRT mode does)."""
+    for b, t in enumerate(buf_types):
+        if not (isinstance(t, types.Array) and t.ndim == 1 and t.dtype == numpy_support.from_dtype(np.dtype(BUFFER_DTYPES[b]))):
+            return None
+    if not (isinstance(dims_type, types.Array) and dims_type.dtype == types.int64 and dims_type.ndim == 1):
+        return None
+    field_types = [types.Array(buf_types[f.buffer].dtype, len(f.axes.split()), "C") for f in fields]
+    ret = types.NamedTuple(field_types, cls)
+    nb = len(buf_types)
+
+    def codegen(context, builder, sig, args):
+        bufs = [make_array(sig.args[b])(context, builder, args[b]) for b in range(nb)]
+        darr = make_array(sig.args[nb])(context, builder, args[nb])
+        i64 = context.get_value_type(types.int64)
+        cache: dict[str, object] = {}
+
+        def dim(axis: str):
+            if axis not in cache:
+                if axis == "T+1":
+                    cache[axis] = builder.add(dim("T"), i64(1))
+                else:
+                    cache[axis] = builder.load(builder.gep(darr.data, [i64(int(D[axis]))]))
+            return cache[axis]
+
+        offs = [i64(0)] * nb
+        values = []
+        for f, aty in zip(fields, field_types):
+            src = bufs[f.buffer]
+            shape = [dim(a) for a in f.axes.split()]
+            strides = [src.itemsize] * len(shape)
+            for d in range(len(shape) - 2, -1, -1):
+                strides[d] = builder.mul(strides[d + 1], shape[d + 1])
+            dst = make_array(aty)(context, builder)
+            populate_array(dst, data=builder.gep(src.data, [offs[f.buffer]]), shape=shape, strides=strides,
+                           itemsize=src.itemsize, meminfo=src.meminfo, parent=src.parent)
+            values.append(dst._getvalue())
+            n = shape[0]
+            for x in shape[1:]:
+                n = builder.mul(n, x)
+            offs[f.buffer] = builder.add(offs[f.buffer], n)
+        tup = context.make_tuple(builder, ret, values)
+        return impl_ret_borrowed(context, builder, ret, tup)
+
+    return ret(*buf_types, dims_type), codegen
 
 
 @intrinsic
-def _view(typingctx, buf, o, shape):
-    """C-contiguous view of ``buf`` (1-d, C) starting at element ``o`` with ``shape`` (a tuple of
-    int64): a pointer offset and the strides, nothing else (numpy's reshape algorithm, which
-    ``buf[o:o + n].reshape(shape)`` runs, costs tens of nanoseconds per view). The view shares
-    ``buf``'s memory owner, so it counts as a borrowed reference where NRT is on and costs no
-    reference counting where it is off (the ``kernel``/``entry`` functions)."""
-    nd = len(shape)
-    ret = types.Array(buf.dtype, nd, "C")
-
-    def codegen(context, builder, sig, args):
-        src = make_array(sig.args[0])(context, builder, args[0])
-        dst = make_array(ret)(context, builder)
-        dims = cgutils.unpack_tuple(builder, args[2], nd)
-        strides = [src.itemsize] * nd
-        for d in range(nd - 2, -1, -1):
-            strides[d] = builder.mul(strides[d + 1], dims[d + 1])
-        populate_array(dst, data=builder.gep(src.data, [args[1]]), shape=dims, strides=strides,
-                       itemsize=src.itemsize, meminfo=src.meminfo, parent=src.parent)
-        return impl_ret_borrowed(context, builder, ret, dst._getvalue())
-
-    return ret(buf, o, shape), codegen
+def universe_views_nb(typingctx, uf, ui, dims):
+    """Jitted: the named ``Universe`` views of ``uf`` (float64) and ``ui`` (int64) for ``dims``
+    (buffers sized by ``universe_sizes``)."""
+    return _views_sig(UNIVERSE_FIELDS, Universe, (uf, ui), dims)
 
 
-# The helpers and the two view builders are inlined into their jitted callers (numba IR
-# inlining), so the views are built with the caller's reference-counting mode. In sizing mode
-# (empty buffer) the views are empty and only the returned offsets matter; offsets start as
-# np.int64(0) so that no helper is typed for a literal 0.
-@njit(cache=True, inline="always")
-def _f1(buf, o, n0):
-    if buf.size == 0:
-        return _view(buf, o - o, (o - o,)), o + n0
-    return _view(buf, o, (n0,)), o + n0
-
-
-@njit(cache=True, inline="always")
-def _f2(buf, o, n0, n1):
-    n = n0 * n1
-    if buf.size == 0:
-        return _view(buf, o - o, (o - o, n1)), o + n
-    return _view(buf, o, (n0, n1)), o + n
-
-
-@njit(cache=True, inline="always")
-def _f3(buf, o, n0, n1, n2):
-    n = n0 * n1 * n2
-    if buf.size == 0:
-        return _view(buf, o - o, (o - o, n1, n2)), o + n
-    return _view(buf, o, (n0, n1, n2)), o + n
-
-
-@njit(cache=True, inline="always")
-def universe_views_nb(uf, ui, dims):
-    """Named views of the universe buffers; with empty buffers, only the sizes are meaningful.
-
-    Returns:
-        (Universe, n_float, n_int)
-    """
-    N, K, T, B, C = dims[D.N], dims[D.K], dims[D.T], dims[D.B], dims[D.C]
-    o = np.int64(0)
-    price0, o = _f1(uf, o, N)
-    adv, o = _f1(uf, o, N)
-    sigma, o = _f1(uf, o, N)
-    margin_rate, o = _f1(uf, o, N)
-    beta, o = _f1(uf, o, N)
-    size_load, o = _f1(uf, o, N)
-    limit, o = _f1(uf, o, N)
-    tier_w, o = _f1(uf, o, N)
-    index_w, o = _f2(uf, o, K, N)
-    nt_w, o = _f1(uf, o, N)
-    ie_shares, o = _f1(uf, o, N)
-    nf_shares, o = _f1(uf, o, N)
-    nf_hedge, o = _f1(uf, o, K)
-    sb_notional, o = _f2(uf, o, K, B)
-    sb_ki, o = _f2(uf, o, K, B)
-    sb_tenor, o = _f2(uf, o, K, B)
-    normal_basis, o = _f1(uf, o, K)
-    fut_depth, o = _f1(uf, o, K)
-    nf_thr, o = _f1(uf, o, C)
-    ie_thr, o = _f1(uf, o, C)
-    oi = np.int64(0)
-    tier, oi = _f1(ui, oi, N)
-    board, oi = _f1(ui, oi, N)
-    tier_start, oi = _f1(ui, oi, T + 1)
-    u = Universe(price0, adv, sigma, margin_rate, beta, size_load, limit, tier_w, index_w, nt_w,
-                 ie_shares, nf_shares, nf_hedge, sb_notional, sb_ki, sb_tenor, normal_basis, fut_depth,
-                 nf_thr, ie_thr,
-                 tier, board, tier_start)
-    return u, o, oi
-
-
-@njit(cache=True, inline="always")
-def state_views_nb(sf, si, sb, dims):
-    """Named views of the state buffers; with empty buffers, only the sizes are meaningful.
-
-    Returns:
-        (State, n_float, n_int, n_bool)
-    """
-    E, A, N, K, T, B, C = dims[D.E], dims[D.A], dims[D.N], dims[D.K], dims[D.T], dims[D.B], dims[D.C]
-    o = np.int64(0)
-    price, o = _f2(sf, o, E, N)
-    prev_close, o = _f2(sf, o, E, N)
-    lo, o = _f2(sf, o, E, N)
-    hi, o = _f2(sf, o, E, N)
-    log_fund, o = _f2(sf, o, E, N)
-    transient, o = _f2(sf, o, E, N)
-    volume_step, o = _f2(sf, o, E, N)
-    volume_day, o = _f2(sf, o, E, N)
-    lp_inv, o = _f2(sf, o, E, N)
-    bg_pending, o = _f2(sf, o, E, N)
-    gross_buy, o = _f2(sf, o, E, N)
-    gross_sell, o = _f2(sf, o, E, N)
-    exec_price, o = _f2(sf, o, E, N)
-    fill_buy, o = _f2(sf, o, E, N)
-    fill_sell, o = _f2(sf, o, E, N)
-    bg_buy, o = _f2(sf, o, E, N)
-    bg_sell, o = _f2(sf, o, E, N)
-    nt_order, o = _f2(sf, o, E, N)
-    lp_order, o = _f2(sf, o, E, N)
-    fund_order, o = _f2(sf, o, E, N)
-    tier_level, o = _f2(sf, o, E, T)
-    tier_peak, o = _f2(sf, o, E, T)
-    tier_prev_close, o = _f2(sf, o, E, T)
-    stress, o = _f2(sf, o, E, T)
-    tier_sell_flow, o = _f2(sf, o, E, T)
-    tier_value_day, o = _f2(sf, o, E, T)
-    tier_ld_share, o = _f2(sf, o, E, T)
-    index_level, o = _f2(sf, o, E, K)
-    index_prev_close, o = _f2(sf, o, E, K)
-    index_peak, o = _f2(sf, o, E, K)
-    basis, o = _f2(sf, o, E, K)
-    fut_price, o = _f2(sf, o, E, K)
-    fut_settle, o = _f2(sf, o, E, K)
-    days_left, o = _f2(sf, o, E, K)
-    dealer_qty, o = _f2(sf, o, E, K)
-    fut_flow, o = _f2(sf, o, E, K)
-    nf_qty, o = _f2(sf, o, E, K)
-    ov_qty, o = _f2(sf, o, E, K)
-    nf_frac, o = _f2(sf, o, E, C)
-    ie_frac, o = _f2(sf, o, E, C)
-    nt_budget, o = _f1(sf, o, E)
-    nt_spent_today, o = _f1(sf, o, E)
-    lp_cash, o = _f1(sf, o, E)
-    ld_share, o = _f1(sf, o, E)
-    ld_share_close, o = _f1(sf, o, E)
-    ld_share_peak, o = _f1(sf, o, E)
-    cash, o = _f2(sf, o, E, A)
-    equity, o = _f2(sf, o, E, A)
-    equity0, o = _f2(sf, o, E, A)
-    gross, o = _f2(sf, o, E, A)
-    gross0, o = _f2(sf, o, E, A)
-    leverage, o = _f2(sf, o, E, A)
-    margin_ratio, o = _f2(sf, o, E, A)
-    required, o = _f2(sf, o, E, A)
-    lev0, o = _f2(sf, o, E, A)
-    lev_max, o = _f2(sf, o, E, A)
-    day_net_sold, o = _f2(sf, o, E, A)
-    sold_step, o = _f2(sf, o, E, A)
-    bought_step, o = _f2(sf, o, E, A)
-    unfilled_step, o = _f2(sf, o, E, A)
-    cut_step, o = _f2(sf, o, E, A)
-    intended_cum, o = _f2(sf, o, E, A)
-    sold_cum, o = _f2(sf, o, E, A)
-    cum_buy, o = _f2(sf, o, E, A)
-    cum_sell, o = _f2(sf, o, E, A)
-    cum_fut, o = _f2(sf, o, E, A)
-    cum_fin, o = _f2(sf, o, E, A)
-    cum_fee, o = _f2(sf, o, E, A)
-    cash0, o = _f2(sf, o, E, A)
-    hold, o = _f3(sf, o, E, A, N)
-    locked, o = _f3(sf, o, E, A, N)
-    order, o = _f3(sf, o, E, A, N)
-    fill, o = _f3(sf, o, E, A, N)
-    fut, o = _f3(sf, o, E, A, K)
-    fut_order, o = _f3(sf, o, E, A, K)
-    fut_day_cover, o = _f3(sf, o, E, A, K)
-    oi = np.int64(0)
-    step, oi = _f1(si, oi, E)
-    day, oi = _f1(si, oi, E)
-    rule, oi = _f2(si, oi, E, A)
-    call_deadline, oi = _f2(si, oi, E, A)
-    priority, oi = _f2(si, oi, E, A)
-    prio_order, oi = _f2(si, oi, E, A)
-    ob = np.int64(0)
-    reg_active, ob = _f1(sb, ob, E)
-    halted, ob = _f1(sb, ob, E)
-    done, ob = _f1(sb, ob, E)
-    at_ld, ob = _f2(sb, ob, E, N)
-    at_lu, ob = _f2(sb, ob, E, N)
-    limit_locked, ob = _f2(sb, ob, E, N)
-    controlled, ob = _f2(sb, ob, E, A)
-    active, ob = _f2(sb, ob, E, A)
-    call_active, ob = _f2(sb, ob, E, A)
-    liquidated, ob = _f2(sb, ob, E, A)
-    warning, ob = _f2(sb, ob, E, A)
-    knocked, ob = _f3(sb, ob, E, K, B)
-    s = State(price, prev_close, lo, hi, log_fund, transient, volume_step, volume_day, lp_inv,
-              bg_pending, gross_buy, gross_sell, exec_price, fill_buy, fill_sell, bg_buy, bg_sell,
-              nt_order, lp_order, fund_order,
-              tier_level, tier_peak, tier_prev_close, stress, tier_sell_flow, tier_value_day,
-              tier_ld_share,
-              index_level, index_prev_close, index_peak, basis, fut_price, fut_settle, days_left,
-              dealer_qty, fut_flow, nf_qty, ov_qty,
-              nf_frac, ie_frac, nt_budget, nt_spent_today, lp_cash, ld_share, ld_share_close,
-              ld_share_peak,
-              cash, equity, equity0, gross, gross0, leverage, margin_ratio, required, lev0, lev_max,
-              day_net_sold, sold_step, bought_step, unfilled_step, cut_step, intended_cum,
-              sold_cum, cum_buy, cum_sell, cum_fut, cum_fin, cum_fee, cash0,
-              hold, locked, order, fill, fut, fut_order, fut_day_cover,
-              step, day, rule, call_deadline, priority, prio_order,
-              reg_active, halted, done, at_ld, at_lu, limit_locked, controlled, active, call_active, liquidated, warning,
-              knocked)
-    return s, o, oi, ob
+@intrinsic
+def state_views_nb(typingctx, sf, si, sb, dims):
+    """Jitted: the named ``State`` views of the buffers ``sf``, ``si``, ``sb`` for ``dims``
+    (buffers from ``allocate_state``)."""
+    return _views_sig(STATE_FIELDS, State, (sf, si, sb), dims)
 
 
 def n_actions(dims: np.ndarray) -> int:
@@ -491,9 +406,8 @@ class Buffers(NamedTuple):
 
 def allocate_state(dims: np.ndarray) -> tuple[Buffers, State]:
     """Zeroed buffers for ``dims`` and their named views."""
-    e0, e1, e2 = np.empty(0), np.empty(0, np.int64), np.empty(0, np.bool_)
-    _, nf, ni, nb = state_views_nb(e0, e1, e2, dims)
-    buf = Buffers(np.zeros(nf), np.zeros(ni, np.int64), np.zeros(nb, np.bool_))
+    size = _offsets(STATE_FIELDS, dims)[1]
+    buf = Buffers(*(np.zeros(n, dt) for n, dt in zip(size, BUFFER_DTYPES)))
     return buf, views(buf, dims)
 
 
@@ -501,20 +415,16 @@ def env_segments(dims: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Where each env's part of every field lies in the flat buffers for ``dims``: per buffer
     (sf, si, sb), an (F, 2) int64 array of (offset of the field, elements per env); env e's part
     of field f is ``buf[off + e * n: off + (e + 1) * n]`` (every field's leading axis is E)."""
-    buf, s = allocate_state(dims)
-    out = []
-    for b in buf:
-        base = b.__array_interface__["data"][0]
-        rows = [((v.__array_interface__["data"][0] - base) // b.itemsize, v[0].size)
-                for v in s if v.dtype == b.dtype and v.size]
-        out.append(np.array(sorted(rows), np.int64).reshape(-1, 2))
+    offs, _ = _offsets(STATE_FIELDS, dims)
     E = int(dims[D.E])
-    for b, seg in zip(buf, out):  # the segments tile the buffer exactly
-        if int((seg[:, 1] * E).sum()) != b.size:
-            raise RuntimeError("state layout: fields do not tile their buffer")
-    return out[0], out[1], out[2]
+    rows: list[list[tuple[int, int]]] = [[], [], []]
+    for f, o, shape in zip(STATE_FIELDS, offs, field_shapes(STATE_FIELDS, dims)):
+        n = int(np.prod(shape, dtype=np.int64)) // E
+        if n:
+            rows[f.buffer].append((o, n))
+    return tuple(np.array(r, np.int64).reshape(-1, 2) for r in rows)
 
 
 def views(buf: Buffers, dims: np.ndarray) -> State:
-    """Named views of existing buffers."""
-    return state_views_nb(buf.sf, buf.si, buf.sb, dims)[0]
+    """Named numpy views of existing state buffers."""
+    return _views(STATE_FIELDS, State, tuple(buf), dims)

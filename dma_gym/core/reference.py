@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from dma_gym.core.layout import D, P, Shock, state_views_nb, universe_views_nb
+from dma_gym.core.layout import D, P, Shock, universe_views, views
 
 TINY = 1e-12
 BIG = 1e300
@@ -97,8 +97,8 @@ def reference_step(market: Any, buf: Any, dims: np.ndarray, actions: np.ndarray,
         shocks: (E, n_shocks) float64 (see ``layout.n_shocks`` and ``layout.Shock``).
     """
     pf = tuple(float(v) for v in np.asarray(market.pf))
-    u = universe_views_nb(market.uf, market.ui, dims)[0]
-    s = state_views_nb(buf.sf, buf.si, buf.sb, dims)[0]
+    u = universe_views(market.uf, market.ui, dims)
+    s = views(buf, dims)
     E = int(dims[D.E])
     ac = pf[P.MODE] > 0.5
     for e in range(E):

@@ -11,8 +11,8 @@ import math
 from enum import IntEnum
 
 from dma_gym.core.accounts_nb import accounts_nb
-from dma_gym.core.jit import entry, kernel
-from dma_gym.core.layout import P, state_views_nb, universe_views_nb
+from dma_gym.core.jit import kernel
+from dma_gym.core.layout import P
 from dma_gym.core.rng_nb import normal_nb, uniform_nb
 
 
@@ -89,21 +89,20 @@ def draw_books_nb(bp, u, s, e, st):
         s.cash0[e, a] = s.cash[e, a]
 
 
-@entry
-def reset_env_nb(pf, bp, uf, ui, sf, si, sb, dims, seg_f, seg_i, seg_b, tf, ti, tb, tseg_f, tseg_i, tseg_b,
-                 e, st, controlled):
-    """Fresh episode in env ``e``: the template env (flat buffers ``tf/ti/tb``, E = 1) copied in,
-    then, in market mode, books drawn from stream ``st`` (4,) uint64 and valued (equity, margin),
-    their start values recorded. ``controlled`` (A,) bool: managers driven by actions."""
-    copy_env_nb(sf, seg_f, e, tf, tseg_f)
-    copy_env_nb(si, seg_i, e, ti, tseg_i)
-    copy_env_nb(sb, seg_b, e, tb, tseg_b)
-    s = state_views_nb(sf, si, sb, dims)[0]
+@kernel
+def reset_env_nb(pf, bp, u, s, buf, tmpl, e, st, controlled):
+    """Fresh episode in env ``e``: the template env (``tmpl``: the batch's env segments, the
+    template's flat buffers (E = 1) and their segments) copied into the flat buffers ``buf``
+    (whose named views are ``s``), then, in market mode, books drawn from stream ``st`` (4,)
+    uint64 and valued (equity, margin), their start values recorded. ``controlled`` (A,) bool:
+    managers driven by actions."""
+    copy_env_nb(buf.sf, tmpl.seg_f, e, tmpl.tf, tmpl.tseg_f)
+    copy_env_nb(buf.si, tmpl.seg_i, e, tmpl.ti, tmpl.tseg_i)
+    copy_env_nb(buf.sb, tmpl.seg_b, e, tmpl.tb, tmpl.tseg_b)
     for a in range(controlled.shape[0]):
         s.controlled[e, a] = controlled[a]
     if pf[P.MODE] > 0.5:
         return
-    u = universe_views_nb(uf, ui, dims)[0]
     draw_books_nb(bp, u, s, e, st)
     accounts_nb(pf, u, s, e)
     for a in range(controlled.shape[0]):

@@ -1,8 +1,6 @@
 """One batched step of the market: E envs x A managers in a single call, in DESIGN.md order."""
 import math
 
-from numba import njit, prange
-
 from dma_gym.core.accounts_nb import (
     accounts_nb, apply_fills_nb, futures_fills_nb, futures_masks_nb, manager_orders_nb, margin_nb,
     masks_nb, peer_futures_nb, sequential_fills_nb, settle_futures_nb,
@@ -11,8 +9,8 @@ from dma_gym.core.background_nb import (
     background_fill_nb, background_orders_nb, fund_decisions_nb, overlay_flow_nb,
 )
 from dma_gym.core.futures_nb import basis_nb, dealer_flow_nb, knock_in_nb
-from dma_gym.core.jit import entry, kernel
-from dma_gym.core.layout import D, P, Shock, state_views_nb, universe_views_nb
+from dma_gym.core.jit import kernel
+from dma_gym.core.layout import P, Shock
 from dma_gym.core.market_nb import (
     clear_price_nb, clip_price_nb, effective_adv_nb, effective_sigma_nb, exogenous_nb, impact_nb,
     levels_and_flags_nb, liquidity_nb, set_bands_nb,
@@ -310,48 +308,3 @@ def env_step_views_nb(pf, u, s, e, actions, shocks):
         ac_step_env_nb(pf, u, s, e, actions, shocks[e])
     else:
         market_step_env_nb(pf, u, s, e, actions, shocks[e])
-
-
-@entry
-def env_range_step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks, lo, hi):
-    """One step of envs ``lo`` .. ``hi`` - 1 on the flat buffers (the named views are built once
-    for the range)."""
-    u = universe_views_nb(uf, ui, dims)[0]
-    s = state_views_nb(sf, si, sb, dims)[0]
-    for e in range(lo, hi):
-        env_step_views_nb(pf, u, s, e, actions, shocks)
-
-
-@entry
-def env_step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks, e):
-    """One step of env ``e`` on the flat buffers (no-op once its episode is done)."""
-    env_range_step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks, e, e + 1)
-
-
-@entry
-def step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks):
-    """Advance every env whose episode is not done by one step, in place.
-
-    Args:
-        pf: (P.SIZE,) float64 scalar parameters (see ``layout.P``).
-        uf, ui: universe buffers (``layout.universe_views_nb``).
-        sf, si, sb: state buffers (``layout.state_views_nb``).
-        dims: (D.SIZE,) int64 dimensions.
-        actions: (E, A, T + K) float64 in [-1, 1], read for controlled managers only.
-        shocks: (E, 2 + 2N + K + A) float64: market, size, idiosyncratic (N) and noise-flow (N)
-            standard normals, basis normals (K), clearing-priority uniforms (A).
-    """
-    env_range_step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks, 0, dims[D.E])
-
-
-@njit(cache=True, parallel=True)
-def step_parallel_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks, n_chunks):
-    """``step_nb`` with envs on parallel threads, in ``n_chunks`` contiguous chunks (each builds the
-    named views once; a few chunks per thread balance uneven episodes): envs are independent
-    (each writes only its own rows), so the result is bit-identical. The body takes flat buffers
-    only (numba's parfor lowering rejects the big State tuple). Compiled on first use (it takes
-    minutes)."""
-    E = dims[D.E]
-    n = min(E, n_chunks)
-    for c in prange(n):
-        env_range_step_nb(pf, uf, ui, sf, si, sb, dims, actions, shocks, c * E // n, (c + 1) * E // n)

@@ -9,7 +9,7 @@ import numpy as np
 from dma_gym.config import scenarios
 from dma_gym.config.params import TIER_NAMES
 from dma_gym.core.observe import OBS_FEATURES
-from dma_gym.envs.batch import Batch, BatchFacade
+from dma_gym.engine import Engine
 from dma_gym.market import TRADING_DAYS
 
 
@@ -18,7 +18,7 @@ def _obs_table() -> str:
     return "\n".join(rows)
 
 
-class DMAUnwindEnv(BatchFacade, gym.Env):
+class DMAUnwindEnv(gym.Env):
     __doc__ = f"""A leveraged market-neutral (DMA) book in a crowded A-share deleveraging.
 
     ## Description
@@ -100,40 +100,42 @@ class DMAUnwindEnv(BatchFacade, gym.Env):
         self.scenario = scenario
         self.config = scenarios.get(scenario, **overrides)
         self.render_mode = render_mode
-        self._b = Batch(self.config, 1, learners=(0,))
-        self.action_space, self.observation_space = self._b.single_spaces()
+        self.engine = Engine(self.config, 1, learners=(0,))
+        self.action_space, self.observation_space = self.engine.single_spaces()
         self._act_shape = self.action_space.shape
+        self._act = self.engine.action_buffer
         self._history: list[dict[str, np.ndarray]] = []
+
+    @property
+    def state(self):
+        """The market state (``layout.State`` read-only views; leading axis: 1 env)."""
+        return self.engine.state
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        b = self._b
-        b.reset_env(0, self.np_random)
-        b.refresh()
+        g = self.engine
+        g.reset(generators=[self.np_random])
         self._history = []
         self._record()
-        return b.obs[0, 0].copy(), self._info()
+        return g.obs[0, 0].copy(), g.info_dict(0)
 
     def step(self, action):
-        b = self._b
+        g = self.engine
         if type(action) is np.ndarray and action.shape == self._act_shape and action.dtype.kind == "f":
-            b.act_in[0, 0] = action  # the common case; NaN/inf is caught in the core, before any change
+            self._act[0, 0] = action  # the common case; NaN/inf is caught in the core, before any change
         else:
-            b.act_in[:] = b.validate(action, self._act_shape)  # raises before anything changes
-        b.step(b.act_in)
+            self._act[:] = g.validate(action, self._act_shape)  # raises before anything changes
+        g.step(self._act)
         if self.render_mode == "rgb_array":
             self._record()
-        return b.obs[0, 0].copy(), float(b.rew[0, 0]), bool(b.term[0, 0]), False, self._info()
-
-    def _info(self) -> dict[str, Any]:
-        return self._b.info_dict(0)
+        return g.obs[0, 0].copy(), float(g.reward[0, 0]), bool(g.terminated[0, 0]), False, g.info_dict(0)
 
     # ---- rendering -------------------------------------------------------------------------
     def _record(self) -> None:
         if self.render_mode != "rgb_array":
             return
         from dma_gym.render import snapshot
-        self._history.append(snapshot(self._b, 0, 0))
+        self._history.append(snapshot(self.engine, 0, 0))
 
     def render(self):
         if self.render_mode is None:
@@ -142,12 +144,12 @@ class DMAUnwindEnv(BatchFacade, gym.Env):
         if self.render_mode == "ansi":
             return self._status_line()
         from dma_gym.render import dashboard
-        return dashboard(self._history, self._b.is_ac)
+        return dashboard(self._history, self.engine.is_ac)
 
     def _status_line(self) -> str:
-        s = self._b.state
-        if self._b.is_ac:
-            return (f"step {int(s.step[0])}/{self._b.market.steps} | shares {s.hold[0, 0, 0]:,.0f} | "
+        s = self.engine.state
+        if self.engine.is_ac:
+            return (f"step {int(s.step[0])}/{self.engine.market.steps} | shares {s.hold[0, 0, 0]:,.0f} | "
                     f"price {s.price[0, 0]:.4f} | cash {s.cash[0, 0]:,.0f}")
         dd = 1.0 - s.tier_level[0]
         ann = s.basis[0] * TRADING_DAYS / np.maximum(s.days_left[0], 1.0)

@@ -8,16 +8,10 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from dma_gym.config import scenarios
-from dma_gym.envs.batch import Batch, BatchFacade
+from dma_gym.engine import Engine
 
 
-def _rng(seed: int | None) -> np.random.Generator:
-    # the construction gymnasium.utils.seeding.np_random uses, so sub-env i seeded with s + i
-    # reproduces a single env reset with seed s + i
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
-
-
-class DMAUnwindVectorEnv(BatchFacade, VectorEnv):
+class DMAUnwindVectorEnv(VectorEnv):
     """``num_envs`` independent DMAUnwind-v0 episodes stepped by one batched core call.
 
     Same spaces, rewards, termination and info keys as :class:`DMAUnwindEnv` (see its spec
@@ -52,86 +46,53 @@ class DMAUnwindVectorEnv(BatchFacade, VectorEnv):
             raise ValueError(f"autoreset_mode={autoreset_mode!r}: supported NEXT_STEP or SAME_STEP")
         self.scenario = scenario
         self.config = scenarios.get(scenario, **overrides)
-        self._b = Batch(self.config, num_envs)
-        b = self._b
-        self.num_envs = b.n_envs
+        autoreset = "next_step" if mode == AutoresetMode.NEXT_STEP else "same_step"
+        self.engine = g = Engine(self.config, num_envs, autoreset=autoreset, max_episode_steps=self.max_episode_steps)
+        self.num_envs = g.num_envs
         self.metadata = {**type(self).metadata, "autoreset_mode": mode}
         self.autoreset_mode = mode
-        self.single_action_space, self.single_observation_space = b.single_spaces()
+        self.single_action_space, self.single_observation_space = g.single_spaces()
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self._rngs: list[np.random.Generator | None] = [None] * self.num_envs
-        self._pending = np.zeros(self.num_envs, np.bool_)
         self._ones = np.ones(self.num_envs, np.bool_)
 
+    @property
+    def state(self):
+        """The market state (``layout.State`` read-only views; leading axis: envs)."""
+        return self.engine.state
+
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict | None = None):
-        E = self.num_envs
-        if seed is None:
-            seeds: list = [None] * E
-        elif isinstance(seed, (int, np.integer)):
-            seeds = [int(seed) + i for i in range(E)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != E:
-                raise ValueError(f"reset(seed=...) got {len(seeds)} seeds for {E} envs")
-        for e, sd in enumerate(seeds):
-            if sd is not None or self._rngs[e] is None:
-                self._rngs[e] = _rng(sd)
-            self._b.reset_env(e, self._rngs[e])
-        self._b.refresh()
-        self._pending[:] = False
-        return self._b.obs[:, 0].copy(), self._infos(self._b.infos())
+        g = self.engine
+        if seed is not None and not isinstance(seed, (int, np.integer)) and len(list(seed)) != self.num_envs:
+            raise ValueError(f"reset(seed=...) got {len(list(seed))} seeds for {self.num_envs} envs")
+        g.reset(seed)
+        return g.obs[:, 0].copy(), self._infos(g.infos())
 
     def step(self, actions):
-        b = self._b
-        a = b.validate(actions, self.action_space.shape)  # raises before anything changes
-        next_step = self.autoreset_mode == AutoresetMode.NEXT_STEP
-        skip = self._pending.copy() if next_step else None
-        resets = [(int(e), self._rngs[e]) for e in np.flatnonzero(skip)] if next_step else None
-        b.step(a, skip=skip, resets=resets)  # the pending envs start fresh episodes in the same call
-        rewards = b.rew[:, 0].copy()
-        terminated = b.term[:, 0].copy()
-        truncated = self._truncated()
-        if next_step:
-            if resets:
-                rewards[skip] = 0.0
-                terminated[skip] = False
-                truncated[skip] = False
-            self._pending[:] = terminated | truncated
-            return b.obs[:, 0].copy(), rewards, terminated, truncated, self._infos(b.infos())
-        raw = b.infos()
-        infos = self._infos(raw)
-        done = terminated | truncated
-        if done.any():
-            final_info = self._infos(raw, mask=done)  # before the resets clear state.done
-            final_obs = np.full(self.num_envs, None, dtype=object)
-            for e in np.flatnonzero(done):
-                final_obs[e] = b.obs[e, 0].copy()
-            self._reset_done(done)
-            infos["final_obs"] = final_obs
-            infos["_final_obs"] = done.copy()
-            infos["final_info"] = final_info
+        g = self.engine
+        g.step(g.validate(actions, self.action_space.shape))  # raises before anything changes
+        obs = g.obs[:, 0].copy()
+        rewards = g.reward[:, 0].copy()
+        terminated = g.terminated[:, 0].copy()
+        truncated = g.truncated.copy()
+        infos = self._infos(g.infos())
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and g.final.any():
+            done = g.final.copy()
+            infos["final_obs"] = np.array([g.final_obs[e, 0].copy() if done[e] else None
+                                           for e in range(self.num_envs)], dtype=object)
+            infos["_final_obs"] = done
+            infos["final_info"] = self._infos(g.infos(final=True), mask=done, final=True)
             infos["_final_info"] = done.copy()
-        return b.obs[:, 0].copy(), rewards, terminated, truncated, infos
+        return obs, rewards, terminated, truncated, infos
 
-    def _truncated(self) -> np.ndarray:
-        """(E,) bool: the envs whose episode reached ``max_episode_steps`` (never without one)."""
-        if self.max_episode_steps is None:
-            return np.zeros(self.num_envs, np.bool_)
-        return self._b.state.step >= self.max_episode_steps
-
-    def _reset_done(self, done: np.ndarray) -> None:
-        """Same-step autoreset: fresh episodes (from each env's generator) in the envs flagged in
-        ``done`` (E,) bool, their observations and infos refreshed."""
-        self._b.reset_envs([(int(e), self._rngs[e]) for e in np.flatnonzero(done)])
-
-    def _infos(self, raw: dict[str, np.ndarray], mask: np.ndarray | None = None) -> dict[str, Any]:
+    def _infos(self, raw: dict[str, np.ndarray], mask: np.ndarray | None = None,
+               final: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {}
         m = self._ones if mask is None else mask
         for k, v in raw.items():
             x = v[:, 0] if v.ndim >= 2 and k not in ("tier_drawdown", "basis_annualized") else v
             out[k] = x
-            out["_" + k] = m & self._b.state.done if k == "implementation_shortfall" else m.copy()
+            out["_" + k] = m & self.engine.episode_done(final) if k == "implementation_shortfall" else m.copy()
         return out
 
     def close_extras(self, **kwargs: Any) -> None:

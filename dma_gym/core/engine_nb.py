@@ -1,0 +1,353 @@
+"""The engine's one stepping path: every facade call is one jitted call of ``engine_step_nb`` (or
+``engine_step_parallel_nb``, chunks of envs on threads), whatever the facade.
+
+Per env, in one pass: a fresh episode if the env is flagged in ``io.reset`` (an explicit reset,
+or a next-step autoreset pending from the last call); otherwise clip the learners' actions into
+the core's action buffer (counting clipped entries), draw the step's shocks from the env's random
+stream, step the market, and write observations, rewards, termination and truncation flags and
+the info table; in same-step mode an ended episode's outputs are copied to the ``final_*`` arrays
+and the env starts afresh in the same call. Grouped arguments (``engine.py`` builds them):
+
+- ``model`` :class:`Model`: parameters, universe and feature bounds (fixed per scenario);
+- ``tmpl`` :class:`Template`: dims, the batch's env segments and the template env (episode start);
+- ``buf`` ``layout.Buffers``: the state buffers;
+- ``io`` :class:`IO`: the per-step inputs and outputs.
+
+Info table ``info`` (E, M, N_INFO) float64: the columns named by :class:`I`, then
+``tier_drawdown`` (T columns from ``I.TIERS``), then ``basis_annualized`` (K columns).
+"""
+from __future__ import annotations
+
+import math
+from enum import IntEnum
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit, prange
+
+from dma_gym.core.futures_nb import basis_annualized_nb
+from dma_gym.core.jit import entry, kernel
+from dma_gym.core.layout import P, state_views_nb, universe_views_nb
+from dma_gym.core.observe import observe_env_nb
+from dma_gym.core.reset_nb import reset_env_nb
+from dma_gym.core.rng_nb import fill_shocks_nb
+from dma_gym.core.step import env_step_views_nb
+
+# the info table's scalar columns per learner; the env layer exposes all but the internal ones
+INFO_COLUMNS = ("equity", "nav", "leverage", "margin_ratio", "margin_call", "forced_liquidation",
+                "sold_value", "unfilled_sell_value", "cut_value", "limit_down_share", "day", "step",
+                "action_clipped", "implementation_shortfall", "episode_done")
+INFO_INTERNAL = ("episode_done",)
+I = IntEnum("I", {c.upper(): j for j, c in enumerate(INFO_COLUMNS)} | {"TIERS": len(INFO_COLUMNS)})
+I.__doc__ = "Column offsets of the info table (``TIERS``: the first per-tier column)."
+NAV_FLOOR = 1e-6  # log NAV is taken of max(NAV, this): a wiped-out book stays finite
+
+
+class R(IntEnum):
+    """Indices into the facade parameter array ``rp``."""
+
+    TERM_ON_LIQ = 0  # forced liquidation terminates the learner's episode
+    AC_S0 = 1  # Almgren-Chriss: initial price
+    AC_LAMBDA = 2  # risk aversion (1/CNY)
+    AC_OBS_SCALE = 3  # price-deviation scale of the observation, sigma sqrt(T)
+    SIZE = 4
+
+
+class Mode(IntEnum):
+    """What one engine call does (``io.ctl[C.MODE]``)."""
+
+    STEP = 0  # step every env; ended episodes stay ended
+    NEXT_STEP = 1  # ... and an ended episode resets at the next call (reward 0, action ignored)
+    SAME_STEP = 2  # ... and an ended episode resets in this call (outputs kept in final_*)
+    RESET = 3  # only reset the envs flagged in io.reset
+
+
+class C(IntEnum):
+    """Indices into the control array ``io.ctl`` (int64)."""
+
+    MODE = 0
+    MAX_STEPS = 1  # truncate episodes at this many steps (0: never)
+    SIZE = 2
+
+
+class Model(NamedTuple):
+    """What the core needs of a scenario besides the state: fixed per engine."""
+
+    pf: np.ndarray  # (P.SIZE,) float64 scalar parameters
+    rp: np.ndarray  # (R.SIZE,) float64 facade parameters
+    bp: np.ndarray  # (BP.SIZE + T + K,) float64 book parameters (reset_nb)
+    uf: np.ndarray  # universe buffer, float64
+    ui: np.ndarray  # universe buffer, int64
+    obs_low: np.ndarray  # (obs_dim,) float32 feature bounds
+    obs_high: np.ndarray  # (obs_dim,) float32
+
+
+class Template(NamedTuple):
+    """Dimensions, and the start of every episode (``layout.env_segments`` of both batches)."""
+
+    dims: np.ndarray  # (D.SIZE,) int64
+    seg_f: np.ndarray  # (F, 2) int64 env segments of the batch's buffers
+    seg_i: np.ndarray
+    seg_b: np.ndarray
+    tf: np.ndarray  # the template env's buffers (E = 1)
+    ti: np.ndarray
+    tb: np.ndarray
+    tseg_f: np.ndarray  # their segments
+    tseg_i: np.ndarray
+    tseg_b: np.ndarray
+
+
+class IO(NamedTuple):
+    """Per-call inputs and outputs (E envs, M learners, J action entries per learner)."""
+
+    ctl: np.ndarray  # (C.SIZE,) int64 control (Mode, max steps)
+    learners: np.ndarray  # (M,) int64 manager index of each learner
+    controlled: np.ndarray  # (A,) bool managers driven by actions
+    act_in: np.ndarray  # (E, M, J) float64 the learners' actions
+    act_buf: np.ndarray  # (E, A, T + K) float64 the core's (clipped) actions
+    clipped: np.ndarray  # (E, M) int64 action entries clipped this step
+    streams: np.ndarray  # (E, 4) uint64 each env's random stream (rng_nb)
+    next_seed: np.ndarray  # (E, 4) uint64 the stream of each env's next episode
+    shocks: np.ndarray  # (E, n_shocks) float64 this step's shocks
+    reset: np.ndarray  # (E,) bool envs to reset instead of stepping (cleared by the call)
+    was_reset: np.ndarray  # (E,) bool envs reset in this call
+    obs: np.ndarray  # (E, M, obs_dim) float32
+    prev: np.ndarray  # (E, M) float64 log NAV (cash in Almgren-Chriss) at the last call
+    reward: np.ndarray  # (E, M) float64
+    terminated: np.ndarray  # (E, M) bool
+    truncated: np.ndarray  # (E,) bool
+    info: np.ndarray  # (E, M, N_INFO) float64
+    final: np.ndarray  # (E,) bool same-step mode: the env's episode ended in this call
+    final_obs: np.ndarray  # (E, M, obs_dim) float32 its last observation
+    final_info: np.ndarray  # (E, M, N_INFO) float64 its last info
+
+
+@kernel
+def log_nav_nb(equity, equity0):
+    """log(max(equity / equity0, NAV_FLOOR))."""
+    x = equity / equity0
+    return math.log(x if x > NAV_FLOOR else NAV_FLOOR)
+
+
+@kernel
+def _count_nonfinite_nb(s, io, e0, e1):
+    """NaN/inf entries in the actions of the envs a call would step (not reset, not done)."""
+    M, J = io.act_in.shape[1], io.act_in.shape[2]
+    bad = 0
+    if io.ctl[C.MODE] == Mode.RESET:
+        return bad
+    for e in range(e0, e1):
+        if not (io.reset[e] or s.done[e]):
+            for m in range(M):
+                for j in range(J):
+                    x = io.act_in[e, m, j]
+                    if x - x != 0.0:  # NaN or inf
+                        bad += 1
+    return bad
+
+
+@kernel
+def _prepare_nb(s, io, e):
+    """Clip env ``e``'s learner actions into ``act_buf`` (counting clipped entries) and draw its
+    shocks for this step from its stream. The actions were checked finite."""
+    M, J = io.act_in.shape[1], io.act_in.shape[2]
+    n_normal = io.shocks.shape[1] - s.cash.shape[1]  # the last A shocks are clearing-priority uniforms
+    for m in range(M):
+        a = io.learners[m]
+        n = 0
+        for j in range(J):
+            x = io.act_in[e, m, j]
+            if x > 1.0:
+                x = 1.0
+                n += 1
+            elif x < -1.0:
+                x = -1.0
+                n += 1
+            io.act_buf[e, a, j] = x
+        io.clipped[e, m] = n
+    fill_shocks_nb(io.streams[e], io.shocks[e], n_normal)
+
+
+@kernel
+def _finish_nb(model, u, s, io, e, step_outputs):
+    """Observations, info and reward baselines of env ``e``; with ``step_outputs`` also its
+    rewards since the last call and its termination and truncation flags (else, after a reset,
+    those are left as they are).
+
+    Market reward: change of log NAV. Almgren-Chriss reward: minus the step's mean-variance
+    shortfall, -(n_k (S_0 - S~_k) + lambda sigma^2 tau x_k^2) / (X S_0) x 100 (percent of initial
+    value), whose expected sum is -(E[IS] + lambda Var[IS]) for any deterministic schedule.
+    """
+    pf = model.pf
+    M = io.learners.shape[0]
+    T = s.tier_level.shape[1]
+    K = s.index_level.shape[1]
+    done = s.done[e]
+    if pf[P.MODE] > 0.5:
+        _finish_ac_nb(model, s, io, e, step_outputs)
+    else:
+        observe_env_nb(pf, u, s, e, io.learners, model.obs_low, model.obs_high, io.obs[e])
+        term_liq = model.rp[R.TERM_ON_LIQ] > 0.5
+        for m in range(M):
+            a = io.learners[m]
+            now = log_nav_nb(s.equity[e, a], s.equity0[e, a])
+            if step_outputs:
+                io.reward[e, m] = now - io.prev[e, m]
+                io.terminated[e, m] = done or (term_liq and s.liquidated[e, a])
+            io.prev[e, m] = now
+            io.info[e, m, I.IMPLEMENTATION_SHORTFALL] = 0.0
+    if step_outputs:
+        max_steps = io.ctl[C.MAX_STEPS]
+        io.truncated[e] = max_steps > 0 and s.step[e] >= max_steps
+    for m in range(M):
+        a = io.learners[m]
+        r = io.info[e, m]
+        eq = s.equity[e, a]
+        r[I.EQUITY] = eq
+        r[I.NAV] = eq / s.equity0[e, a]
+        r[I.LEVERAGE] = s.leverage[e, a]
+        r[I.MARGIN_RATIO] = s.margin_ratio[e, a]
+        r[I.MARGIN_CALL] = 1.0 if s.call_active[e, a] else 0.0
+        r[I.FORCED_LIQUIDATION] = 1.0 if s.liquidated[e, a] else 0.0
+        r[I.SOLD_VALUE] = s.sold_step[e, a]
+        r[I.UNFILLED_SELL_VALUE] = s.unfilled_step[e, a]
+        r[I.CUT_VALUE] = s.cut_step[e, a]
+        r[I.LIMIT_DOWN_SHARE] = s.ld_share[e]
+        r[I.DAY] = s.day[e]
+        r[I.STEP] = s.step[e]
+        r[I.ACTION_CLIPPED] = io.clipped[e, m]
+        r[I.EPISODE_DONE] = 1.0 if done else 0.0
+        for t in range(T):
+            r[I.TIERS + t] = 1.0 - s.tier_level[e, t]
+        for k in range(K):
+            r[I.TIERS + T + k] = basis_annualized_nb(s.basis[e, k], s.days_left[e, k])
+
+
+@kernel
+def _finish_ac_nb(model, s, io, e, step_outputs):
+    pf = model.pf
+    rp = model.rp
+    x0 = pf[P.AC_X0]
+    s0 = rp[R.AC_S0]
+    cash = s.cash[e, 0]
+    x = s.hold[e, 0, 0]
+    n = -s.fill[e, 0, 0]
+    d_is = n * s0 - (cash - io.prev[e, 0])
+    var = rp[R.AC_LAMBDA] * pf[P.AC_SIGMA] ** 2 * pf[P.DT] * x * x
+    io.prev[e, 0] = cash
+    if step_outputs:
+        io.reward[e, 0] = -(d_is + var) / (x0 * s0) * 100.0
+        io.terminated[e, 0] = s.done[e]
+    o = io.obs[e, 0]
+    o[0] = min(max(x / x0, 0.0), 2.0)
+    o[1] = s.step[e] / pf[P.STEPS]
+    o[2] = min(max((s.price[e, 0] - s0) / rp[R.AC_OBS_SCALE], -10.0), 10.0)
+    io.info[e, 0, I.IMPLEMENTATION_SHORTFALL] = x0 * s0 - cash if s.done[e] else 0.0
+
+
+@kernel
+def _ended_nb(s, io, e):
+    """Env ``e``'s episode is over: every learner terminated or the episode truncated (with no
+    learner: the horizon reached)."""
+    M = io.learners.shape[0]
+    if io.truncated[e]:
+        return True
+    if M == 0:
+        return s.done[e]
+    for m in range(M):
+        if not io.terminated[e, m]:
+            return False
+    return True
+
+
+@kernel
+def _reset_one_nb(model, u, s, buf, tmpl, io, e, step_outputs):
+    """A fresh episode in env ``e`` from ``io.next_seed[e]``, its actions and clip counts
+    zeroed, its outputs written (with ``step_outputs``: reward 0, not terminated or truncated)."""
+    st = io.streams[e]
+    for j in range(4):
+        st[j] = io.next_seed[e, j]
+    reset_env_nb(model.pf, model.bp, u, s, buf, tmpl, e, st, io.controlled)
+    for a in range(io.act_buf.shape[1]):
+        for j in range(io.act_buf.shape[2]):
+            io.act_buf[e, a, j] = 0.0
+    M = io.learners.shape[0]
+    for m in range(M):
+        io.clipped[e, m] = 0
+    _finish_nb(model, u, s, io, e, False)
+    if step_outputs:
+        for m in range(M):
+            io.reward[e, m] = 0.0
+            io.terminated[e, m] = False
+        io.truncated[e] = False
+    io.was_reset[e] = True
+
+
+@entry
+def engine_range_nb(model, tmpl, buf, io, e0, e1):
+    """One engine call for envs ``e0`` .. ``e1`` - 1 (actions already checked finite); see the
+    module docstring."""
+    u = universe_views_nb(model.uf, model.ui, tmpl.dims)
+    s = state_views_nb(buf.sf, buf.si, buf.sb, tmpl.dims)
+    mode = io.ctl[C.MODE]
+    M = io.learners.shape[0]
+    for e in range(e0, e1):
+        io.was_reset[e] = False
+        io.final[e] = False
+        if io.reset[e]:
+            io.reset[e] = False
+            _reset_one_nb(model, u, s, buf, tmpl, io, e, True)
+            continue
+        if mode == Mode.RESET:
+            continue
+        if not s.done[e]:
+            _prepare_nb(s, io, e)
+            env_step_views_nb(model.pf, u, s, e, io.act_buf, io.shocks)
+        _finish_nb(model, u, s, io, e, True)
+        if mode == Mode.NEXT_STEP:
+            io.reset[e] = _ended_nb(s, io, e)
+        elif mode == Mode.SAME_STEP and _ended_nb(s, io, e):
+            io.final[e] = True
+            for m in range(M):
+                for j in range(io.obs.shape[2]):
+                    io.final_obs[e, m, j] = io.obs[e, m, j]
+                for j in range(io.info.shape[2]):
+                    io.final_info[e, m, j] = io.info[e, m, j]
+            _reset_one_nb(model, u, s, buf, tmpl, io, e, False)
+
+
+@entry
+def engine_check_nb(tmpl, buf, io):
+    """NaN/inf entries in the actions of the envs the call would step."""
+    s = state_views_nb(buf.sf, buf.si, buf.sb, tmpl.dims)
+    return _count_nonfinite_nb(s, io, 0, io.reset.shape[0])
+
+
+@entry
+def engine_step_nb(model, tmpl, buf, io):
+    """One engine call for every env, serially. Returns the count of NaN/inf actions of the
+    envs it would step; if it is not 0, nothing was changed."""
+    bad = engine_check_nb(tmpl, buf, io)
+    if bad:
+        return bad
+    engine_range_nb(model, tmpl, buf, io, 0, io.reset.shape[0])
+    return 0
+
+
+@njit(cache=True, parallel=True)
+def engine_step_parallel_nb(model, tmpl, buf, io, n_chunks):
+    """``engine_step_nb`` with the envs in ``n_chunks`` contiguous chunks on parallel threads.
+    Envs are independent and each writes only its own rows, so the result is bit-identical to
+    the serial call. Compiled on first use, only by batches that use threads."""
+    bad = engine_check_nb(tmpl, buf, io)
+    if bad:
+        return bad
+    E = io.reset.shape[0]
+    for c in prange(n_chunks):
+        engine_range_nb(model, tmpl, buf, io, c * E // n_chunks, (c + 1) * E // n_chunks)
+    return 0
+
+
+def n_info(T: int, K: int) -> int:
+    """Columns of the info table."""
+    return len(INFO_COLUMNS) + T + K

@@ -1,0 +1,382 @@
+"""``Engine``: E independent episodes of one scenario, advanced by one jitted core call per step.
+Every facade (the single env, the vector env, the SB3 adapter, the multi-agent env) and every
+script (demo, calibration, evaluation, benchmarks) drives the market through it."""
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from typing import Any, Sequence
+
+import numpy as np
+from gymnasium import spaces
+
+from dma_gym.config.params import AlmgrenChrissConfig, MarketConfig
+from dma_gym.core import engine_nb as enb
+from dma_gym.core.engine_nb import C, INFO_COLUMNS, INFO_INTERNAL, IO, Mode, R, I
+from dma_gym.core.layout import D, State, views
+from dma_gym.core.rng_nb import seed_state
+from dma_gym.market import PARALLEL_MIN_ENVS, Market, parallel_chunks
+
+_ENV_KEYS = frozenset({"limit_down_share", "day", "step"})  # per env, not per learner
+_INFO_DTYPES = {"margin_call": np.bool_, "forced_liquidation": np.bool_, "day": np.int64, "step": np.int64,
+                "action_clipped": np.int64}
+INFO_KEYS = tuple(c for c in INFO_COLUMNS if c not in INFO_INTERNAL)
+_AUTORESET = {"none": Mode.STEP, "next_step": Mode.NEXT_STEP, "same_step": Mode.SAME_STEP}
+
+
+def generator(seed: int | None) -> np.random.Generator:
+    """The generator gymnasium's ``np_random(seed)`` builds, so that engine env i seeded with
+    s + i reproduces a single env reset with seed s + i."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+class Engine:
+    """E episodes of one scenario on the batched core.
+
+    ``learners`` are the managers whose orders come from actions and who get observations and
+    rewards; the others follow their peer rule. Construction allocates everything; ``reset``
+    starts episodes; each ``step`` is one core call (serial, or chunks of envs on numba's threads
+    from ``PARALLEL_MIN_ENVS`` envs) that fills these read-only arrays:
+
+    ==================  ===================  ==================================================
+    ``obs``             (E, M, obs_dim) f32  each learner's observation
+    ``reward``          (E, M) float64       reward of the step (0 at a reset)
+    ``terminated``      (E, M) bool          the learner's episode is over (horizon or liquidation)
+    ``truncated``       (E,) bool            the episode reached ``max_episode_steps``
+    ``info``            (E, M, N_INFO) f64   info table: ``INFO_KEYS`` columns, tier drawdowns, bases
+    ``was_reset``       (E,) bool            the env started a fresh episode in this call
+    ``final``           (E,) bool            same-step autoreset: the episode ended in this call,
+    ``final_obs``       like ``obs``         ... its last observation
+    ``final_info``      like ``info``        ... and its last info row
+    ``shocks``          (E, n_shocks) f64    the step's exogenous shocks (for the reference oracle)
+    ``state``           ``layout.State``     named views of the market state (leading axis E)
+    ==================  ===================  ==================================================
+
+    Args:
+        config: scenario config (``dma_gym.scenarios.get``).
+        num_envs: E >= 1.
+        learners: distinct manager indices (M of them, M may be 0: a market of heuristic
+            managers only, stepped with ``step(None)``).
+        autoreset: ``"none"`` (an ended env stays as it is), ``"next_step"`` (it restarts at the
+            next step, which ignores its action and returns reward 0) or ``"same_step"`` (it
+            restarts in the step that ends it; ``final*`` keep the ended episode's outputs).
+        max_episode_steps: truncate episodes at this many steps (None: never).
+        threads: step chunks of envs on numba's threads (default: from ``PARALLEL_MIN_ENVS``
+            envs); results are bit-identical either way.
+    """
+
+    def __init__(self, config: MarketConfig | AlmgrenChrissConfig, num_envs: int, learners: Sequence[int] = (0,),
+                 *, autoreset: str = "none", max_episode_steps: int | None = None, threads: bool | None = None):
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs={num_envs!r}: must be a positive int")
+        if autoreset not in _AUTORESET:
+            raise ValueError(f"autoreset={autoreset!r}: allowed {sorted(_AUTORESET)}")
+        if max_episode_steps is not None and (isinstance(max_episode_steps, bool) or not isinstance(
+                max_episode_steps, (int, np.integer)) or max_episode_steps < 1):
+            raise ValueError(f"max_episode_steps={max_episode_steps!r}: must be a positive int or None")
+        self.config = config
+        self.market = m = Market(config)
+        self.is_ac = m.is_ac
+        self.num_envs = E = int(num_envs)
+        try:
+            ls = np.asarray(learners, np.int64).reshape(-1)
+        except (TypeError, ValueError):
+            raise ValueError(f"learners={learners!r}: need distinct manager indices in [0, {m.n_managers})") from None
+        if ls.size and (ls.min() < 0 or ls.max() >= m.n_managers or np.unique(ls).size != ls.size):
+            raise ValueError(f"learners={learners!r}: need distinct manager indices in [0, {m.n_managers})")
+        self.learners = ls
+        self.autoreset = autoreset
+        self.max_episode_steps = max_episode_steps
+        self.threads = E >= PARALLEL_MIN_ENVS if threads is None else bool(threads)
+        M = ls.size
+        self.act_dim, self.obs_dim = m.act_dim, m.obs_dim
+        self.buf, self._state, self.dims = m.allocate(E)
+        controlled = np.zeros(m.n_managers, np.bool_)
+        controlled[ls] = True
+        ctl = np.zeros(C.SIZE, np.int64)
+        ctl[C.MAX_STEPS] = max_episode_steps or 0
+        ninfo = enb.n_info(int(self.dims[D.T]), int(self.dims[D.K]))
+        self._io = IO(
+            ctl=ctl, learners=ls, controlled=controlled,
+            act_in=np.zeros((E, M, self.act_dim)), act_buf=np.zeros((E, m.n_managers, m.n_actions)),
+            clipped=np.zeros((E, M), np.int64), streams=np.zeros((E, 4), np.uint64),
+            next_seed=np.zeros((E, 4), np.uint64), shocks=np.zeros((E, m.n_shocks)),
+            reset=np.zeros(E, np.bool_), was_reset=np.zeros(E, np.bool_),
+            obs=np.zeros((E, M, self.obs_dim), np.float32), prev=np.zeros((E, M)), reward=np.zeros((E, M)),
+            terminated=np.zeros((E, M), np.bool_), truncated=np.zeros(E, np.bool_), info=np.zeros((E, M, ninfo)),
+            final=np.zeros(E, np.bool_), final_obs=np.zeros((E, M, self.obs_dim), np.float32),
+            final_info=np.zeros((E, M, ninfo)),
+        )
+        self._model = m.model()
+        self._tmpl = m.template(self.dims)
+        self._generators: list[np.random.Generator | None] = [None] * E
+        self._started = False
+        self._bind()
+
+    def _bind(self) -> None:
+        io = self._io
+        self.state: State = State(*(_readonly(a) for a in self._state))
+        for name in ("obs", "reward", "terminated", "truncated", "info", "was_reset", "final", "final_obs",
+                     "final_info", "shocks"):
+            setattr(self, name, _readonly(getattr(io, name)))
+        self._info_rows = [list(row) for row in io.info]
+        self._final_rows = [list(row) for row in io.final_info]
+        self._call = None  # the compiled entry, bound on first use
+
+    # ---- pickling: views and the bound entry are rebuilt --------------------------------
+    def __getstate__(self) -> dict:
+        d = self.__dict__.copy()
+        for k in ("state", "_state", "obs", "reward", "terminated", "truncated", "info", "was_reset", "final",
+                  "final_obs", "final_info", "shocks", "_info_rows", "_final_rows", "_call"):
+            d.pop(k, None)
+        return d
+
+    def __setstate__(self, d: dict) -> None:
+        self.__dict__.update(d)
+        self._state = views(self.buf, self.dims)
+        self._bind()
+
+    # ---- episodes ------------------------------------------------------------------------
+    @property
+    def num_learners(self) -> int:
+        return int(self.learners.size)
+
+    @property
+    def num_managers(self) -> int:
+        return int(self.dims[D.A])
+
+    @property
+    def generators(self) -> list[np.random.Generator | None]:
+        """Each env's generator: it seeds the env's episodes (books, peers, every shock)."""
+        return list(self._generators)
+
+    def reset(self, seed: int | Sequence[int | None] | None = None, *, envs: Sequence[int] | None = None,
+              generators: Sequence[np.random.Generator] | None = None) -> None:
+        """Start fresh episodes (one core call).
+
+        Args:
+            seed: an int s seeds env i with s + i (as gymnasium's vector envs do); a sequence
+                gives one seed (or None) per reset env; None keeps each env's generator (a fresh
+                one from OS entropy the first time).
+            envs: the envs to reset (default: all).
+            generators: one generator per reset env instead of seeds (the single env passes its
+                ``np_random``); a generator already in use continues its sequence.
+        """
+        io = self._io
+        idx = list(range(self.num_envs)) if envs is None else [int(e) for e in envs]
+        if any(not 0 <= e < self.num_envs for e in idx) or len(set(idx)) != len(idx):
+            raise ValueError(f"envs={envs!r}: need distinct env indices in [0, {self.num_envs})")
+        if generators is not None:
+            if seed is not None:
+                raise ValueError("reset: pass seed or generators, not both")
+            gens = list(generators)
+            if len(gens) != len(idx) or not all(isinstance(g, np.random.Generator) for g in gens):
+                raise ValueError(f"reset(generators=...) needs {len(idx)} numpy Generators")
+        elif seed is None:
+            gens = [None] * len(idx)
+        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            gens = [generator(int(seed) + i) for i in idx] if envs is None else [generator(int(seed) + k)
+                                                                                for k in range(len(idx))]
+        else:
+            seeds = list(seed)
+            if len(seeds) != len(idx):
+                raise ValueError(f"reset(seed=...) got {len(seeds)} seeds for {len(idx)} envs")
+            gens = [None if s is None else generator(int(s)) for s in seeds]
+        for e, g in zip(idx, gens):
+            if g is None:
+                if self._generators[e] is None:
+                    g = generator(None)
+                else:
+                    g = self._generators[e]  # its next episode's stream is already drawn
+            if g is not self._generators[e]:
+                self._generators[e] = g
+                seed_state(g, io.next_seed[e])
+            io.reset[e] = True
+        self._run(Mode.RESET)
+        self._started = True
+
+    def step(self, actions: Any = None) -> None:
+        """Advance every env by one step (one core call) with ``actions`` (E, M, act_dim), or
+        None when there are no learners. Values outside [-1, 1] are clipped (counted in the info
+        table); NaN/inf or a wrong shape raise ValueError and change nothing."""
+        if not self._started:
+            raise RuntimeError("Engine.step() before reset()")
+        io = self._io
+        if actions is None:
+            if self.num_learners:
+                raise ValueError(f"step(None): the engine has {self.num_learners} learners; pass actions "
+                                 f"of shape {io.act_in.shape}")
+        elif actions is not io.act_in:
+            io.act_in[:] = self.validate(actions, io.act_in.shape)
+        self._run(_AUTORESET[self.autoreset], actions)
+
+    def validate(self, actions: Any, shape: tuple[int, ...]) -> np.ndarray:
+        """``actions`` as a float64 array of exactly ``shape`` (a facade's action-space shape),
+        reshaped to the engine's (E, M, act_dim); ValueError on a wrong shape or NaN/inf."""
+        try:
+            a = np.asarray(actions, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"action must be numeric, got {type(actions).__name__}: {exc}") from None
+        if a.shape != tuple(shape):
+            raise ValueError(f"action has shape {a.shape}, expected {tuple(shape)}; state left unchanged")
+        a = a.reshape(self._io.act_in.shape)
+        if not math.isfinite(a.sum()) and not np.isfinite(a).all():
+            self._raise_nonfinite(a)
+        return a
+
+    @property
+    def action_buffer(self) -> np.ndarray:
+        """The (E, M, act_dim) input buffer ``step(engine.action_buffer)`` reads without a copy
+        (facades write validated actions here; NaN/inf are still caught before any change)."""
+        return self._io.act_in
+
+    def _run(self, mode: Mode, actions: Any = None) -> None:
+        io = self._io
+        io.ctl[C.MODE] = mode
+        if self._call is None:
+            self._call = self._bind_entry()
+        bad = self._call()
+        if bad:
+            self._raise_nonfinite(io.act_in if actions is None else actions)
+        if io.was_reset.any():  # draw the next episode's stream of each env that just started one
+            for e in np.flatnonzero(io.was_reset):
+                seed_state(self._generators[e], io.next_seed[e])
+
+    def _bind_entry(self):
+        """The compiled entry as a call without numba's per-call type dispatch (its argument
+        types never change); compiled here, with a notice on stderr, if not cached yet."""
+        if self.threads:
+            fn, args = enb.engine_step_parallel_nb, (self._model, self._tmpl, self.buf, self._io,
+                                                      parallel_chunks(self.num_envs))
+        else:
+            fn, args = enb.engine_step_nb, (self._model, self._tmpl, self.buf, self._io)
+        return _bound(fn, args)
+
+    @staticmethod
+    def _raise_nonfinite(actions: np.ndarray) -> None:
+        bad = np.argwhere(~np.isfinite(np.asarray(actions, np.float64)))
+        where = bad[0].tolist() if bad.size else "?"
+        raise ValueError(f"action contains NaN or inf (first at index {where}); state left unchanged")
+
+    # ---- outputs -------------------------------------------------------------------------
+    def infos(self, final: bool = False) -> dict[str, np.ndarray]:
+        """Per-env, per-learner diagnostics (copies) from the info table (``final``: the
+        same-step ``final_info`` table): arrays with leading axes (E, M) or (E,)."""
+        info = self._io.final_info if final else self._io.info
+        T = int(self.dims[D.T])
+        out: dict[str, np.ndarray] = {}
+        for j, k in enumerate(INFO_KEYS):
+            col = info[:, 0, j] if k in _ENV_KEYS else info[:, :, j]
+            out[k] = col.astype(_INFO_DTYPES.get(k, np.float64))
+        out["tier_drawdown"] = info[:, 0, I.TIERS: I.TIERS + T].copy()
+        out["basis_annualized"] = info[:, 0, I.TIERS + T:].copy()
+        shortfall = out.pop("implementation_shortfall")
+        if self.is_ac:  # meaningful once the episode is over; facades expose it only then
+            out["implementation_shortfall"] = shortfall[:, 0]
+        return out
+
+    def episode_done(self, final: bool = False) -> np.ndarray:
+        """(E,) bool: the env's episode had reached its horizon when its info row was written."""
+        info = self._io.final_info if final else self._io.info
+        return info[:, 0, I.EPISODE_DONE] > 0.5 if self.num_learners else self._state.done.copy()
+
+    def info_dict(self, e: int, m: int = 0, final: bool = False) -> dict[str, Any]:
+        """Learner ``m``'s info in env ``e`` as one env's ``info`` dict (Python scalars, and arrays
+        for ``tier_drawdown`` and ``basis_annualized``), from the info table (``final``: from
+        ``final_info``); ``implementation_shortfall`` only in Almgren-Chriss once the episode is
+        over."""
+        row = (self._final_rows if final else self._info_rows)[e][m]
+        (equity, nav, leverage, margin_ratio, margin_call, liquidated, sold, unfilled, cut, ld, day, step,
+         clipped, shortfall, done) = row[:I.TIERS].tolist()
+        T = int(self.dims[D.T])
+        per_tier = row[I.TIERS:].copy()  # tier drawdowns, then annualised bases: one copy
+        info: dict[str, Any] = {
+            "equity": equity,
+            "nav": nav,
+            "leverage": leverage,
+            "margin_ratio": margin_ratio,
+            "margin_call": margin_call > 0.5,
+            "forced_liquidation": liquidated > 0.5,
+            "sold_value": sold,
+            "unfilled_sell_value": unfilled,
+            "cut_value": cut,
+            "tier_drawdown": per_tier[:T],
+            "basis_annualized": per_tier[T:],
+            "limit_down_share": ld,
+            "day": int(day),
+            "step": int(step),
+            "action_clipped": int(clipped),
+        }
+        if self.is_ac and done > 0.5:
+            info["implementation_shortfall"] = shortfall
+        return info
+
+    def single_spaces(self) -> tuple[spaces.Box, spaces.Box]:
+        """(action space, observation space) of one learner in one env."""
+        m = self.market
+        act = spaces.Box(-1.0, 1.0, (self.act_dim,), np.float32)
+        obs = spaces.Box(m.obs_low, m.obs_high, (self.obs_dim,), np.float32)
+        return act, obs
+
+
+# ---- compiling and binding the entry ----------------------------------------------------------
+_NOTICE_SHOWN = False
+NOTICE_AFTER_S = 2.0  # a cache load takes well under this
+COMPILE_NOTICE = ("dma_gym: compiling the market core for this machine (once; about {s} s on 2 cores, "
+                  "then loaded from the cache in {cache})")
+
+
+def _bound(fn, args: tuple):
+    """``fn(*args)`` without dispatch: the compiled overload's entry point with ``args`` bound.
+    Compiles (or loads from numba's cache) for the arguments' types first, saying so on stderr
+    when it compiles."""
+    from numba import typeof
+
+    sig = tuple(typeof(a) for a in args)
+    if sig not in fn.overloads:
+        _compile(fn, sig)
+    entry = fn.overloads[sig].entry_point
+
+    def call():
+        return entry(*args)
+
+    return call
+
+
+def _compile(fn, sig) -> None:
+    """Compile ``fn`` for ``sig`` (numba loads it from its on-disk cache when it can). A compile
+    that takes more than a couple of seconds is a real one: say so once per process on stderr."""
+    global _NOTICE_SHOWN
+    shown = []
+
+    def notice() -> None:
+        global _NOTICE_SHOWN
+        if not _NOTICE_SHOWN:
+            _NOTICE_SHOWN = True
+            shown.append(True)
+            secs = "40-70" if "parallel" in fn.__name__ else "20-40"
+            print(COMPILE_NOTICE.format(s=secs, cache=_cache_dir()), file=sys.stderr, flush=True)
+
+    timer = threading.Timer(NOTICE_AFTER_S, notice)
+    t0 = time.perf_counter()
+    timer.start()
+    try:
+        fn.compile(sig)
+    finally:
+        timer.cancel()
+    if shown:
+        print(f"dma_gym: market core compiled in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+
+
+def _cache_dir() -> str:
+    from numba.core.config import CACHE_DIR
+
+    return CACHE_DIR or "numba's cache folder"
