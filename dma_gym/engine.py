@@ -53,6 +53,7 @@ class Engine:
     ``truncated``       (E,) bool            the episode reached ``max_episode_steps``
     ``info``            (E, M, N_INFO) f64   info table: ``INFO_KEYS`` columns, tier drawdowns, bases
     ``was_reset``       (E,) bool            the env started a fresh episode in this call
+    ``pending``         (E,) bool            next-step autoreset: the env restarts at the next step
     ``final``           (E,) bool            same-step autoreset: the episode ended in this call,
     ``final_obs``       like ``obs``         ... its last observation
     ``final_info``      like ``info``        ... and its last info row
@@ -127,6 +128,7 @@ class Engine:
         for name in ("obs", "reward", "terminated", "truncated", "info", "was_reset", "final", "final_obs",
                      "final_info", "shocks"):
             setattr(self, name, _readonly(getattr(io, name)))
+        self.pending = _readonly(io.reset)  # after a call, only next-step autoresets are flagged
         self._info_rows = [list(row) for row in io.info]
         self._final_rows = [list(row) for row in io.final_info]
         self._call = None  # the compiled entry, bound on first use
@@ -134,7 +136,7 @@ class Engine:
     # ---- pickling: views and the bound entry are rebuilt --------------------------------
     def __getstate__(self) -> dict:
         d = self.__dict__.copy()
-        for k in ("state", "_state", "obs", "reward", "terminated", "truncated", "info", "was_reset", "final",
+        for k in ("state", "_state", "pending", "obs", "reward", "terminated", "truncated", "info", "was_reset", "final",
                   "final_obs", "final_info", "shocks", "_info_rows", "_final_rows", "_call"):
             d.pop(k, None)
         return d
@@ -238,6 +240,14 @@ class Engine:
         (facades write validated actions here; NaN/inf are still caught before any change)."""
         return self._io.act_in
 
+    @property
+    def core_actions(self) -> np.ndarray:
+        """(E, A, T + K) float64, read-only: the actions the core read in the last step (the
+        learners' actions clipped to [-1, 1]; zero rows for the other managers; an env that did
+        not step keeps its earlier rows). With ``shocks``, what ``core.reference`` needs to
+        replay a step."""
+        return _readonly(self._io.act_buf)
+
     def _run(self, mode: Mode, actions: Any = None) -> None:
         io = self._io
         io.ctl[C.MODE] = mode
@@ -267,10 +277,17 @@ class Engine:
         raise ValueError(f"action contains NaN or inf (first at index {where}); state left unchanged")
 
     # ---- outputs -------------------------------------------------------------------------
-    def infos(self, final: bool = False) -> dict[str, np.ndarray]:
-        """Per-env, per-learner diagnostics (copies) from the info table (``final``: the
-        same-step ``final_info`` table): arrays with leading axes (E, M) or (E,)."""
-        info = self._io.final_info if final else self._io.info
+    def _table(self, final: bool | np.ndarray) -> np.ndarray:
+        io = self._io
+        if isinstance(final, np.ndarray):  # per env: final rows where flagged
+            return np.where(final[:, None, None], io.final_info, io.info)
+        return io.final_info if final else io.info
+
+    def infos(self, final: bool | np.ndarray = False) -> dict[str, np.ndarray]:
+        """Per-env, per-learner diagnostics (copies) from the info table (``final``: from the
+        same-step ``final_info`` table, or an (E,) bool choosing it per env): arrays with
+        leading axes (E, M) or (E,)."""
+        info = self._table(final)
         T = int(self.dims[D.T])
         out: dict[str, np.ndarray] = {}
         for j, k in enumerate(INFO_KEYS):
@@ -283,10 +300,11 @@ class Engine:
             out["implementation_shortfall"] = shortfall[:, 0]
         return out
 
-    def episode_done(self, final: bool = False) -> np.ndarray:
+    def episode_done(self, final: bool | np.ndarray = False) -> np.ndarray:
         """(E,) bool: the env's episode had reached its horizon when its info row was written."""
-        info = self._io.final_info if final else self._io.info
-        return info[:, 0, I.EPISODE_DONE] > 0.5 if self.num_learners else self._state.done.copy()
+        if not self.num_learners:
+            return self._state.done.copy()
+        return self._table(final)[:, 0, I.EPISODE_DONE] > 0.5
 
     def info_dict(self, e: int, m: int = 0, final: bool = False) -> dict[str, Any]:
         """Learner ``m``'s info in env ``e`` as one env's ``info`` dict (Python scalars, and arrays

@@ -84,6 +84,10 @@ class Market:
     def steps(self) -> int:
         return int(self.pf[P.STEPS])
 
+    @property
+    def steps_per_day(self) -> int:
+        return int(self.pf[P.STEPS_PER_DAY])
+
     def dims(self, n_envs: int) -> np.ndarray:
         d = self.base_dims.copy()
         d[D.E] = n_envs

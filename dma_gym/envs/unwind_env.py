@@ -111,6 +111,11 @@ class DMAUnwindEnv(gym.Env):
         """The market state (``layout.State`` read-only views; leading axis: 1 env)."""
         return self.engine.state
 
+    @property
+    def market(self):
+        """The scenario's compiled market (config, universe, parameters)."""
+        return self.engine.market
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         g = self.engine

@@ -61,6 +61,11 @@ class DMAUnwindVectorEnv(VectorEnv):
         """The market state (``layout.State`` read-only views; leading axis: envs)."""
         return self.engine.state
 
+    @property
+    def market(self):
+        """The scenario's compiled market (config, universe, parameters)."""
+        return self.engine.market
+
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict | None = None):
         g = self.engine
         if seed is not None and not isinstance(seed, (int, np.integer)) and len(list(seed)) != self.num_envs:
@@ -75,18 +80,23 @@ class DMAUnwindVectorEnv(VectorEnv):
         rewards = g.reward[:, 0].copy()
         terminated = g.terminated[:, 0].copy()
         truncated = g.truncated.copy()
-        infos = self._infos(g.infos())
         if self.autoreset_mode == AutoresetMode.SAME_STEP and g.final.any():
+            # an ended env reports its final step's info (as SB3 does), and again in final_info
             done = g.final.copy()
-            infos["final_obs"] = np.array([g.final_obs[e, 0].copy() if done[e] else None
-                                           for e in range(self.num_envs)], dtype=object)
+            infos = self._infos(g.infos(final=done), final=done)
+            final_obs = np.full(self.num_envs, None, dtype=object)
+            for e in np.flatnonzero(done):
+                final_obs[e] = g.final_obs[e, 0].copy()
+            infos["final_obs"] = final_obs
             infos["_final_obs"] = done
             infos["final_info"] = self._infos(g.infos(final=True), mask=done, final=True)
             infos["_final_info"] = done.copy()
+        else:
+            infos = self._infos(g.infos())
         return obs, rewards, terminated, truncated, infos
 
     def _infos(self, raw: dict[str, np.ndarray], mask: np.ndarray | None = None,
-               final: bool = False) -> dict[str, Any]:
+               final: bool | np.ndarray = False) -> dict[str, Any]:
         out: dict[str, Any] = {}
         m = self._ones if mask is None else mask
         for k, v in raw.items():

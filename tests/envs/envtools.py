@@ -46,7 +46,7 @@ def episode(env: gym.Env, actions: np.ndarray, seed: int | None) -> list[tuple]:
 
 def buffers(env) -> tuple[bytes, bytes, bytes]:
     """Byte copies of the core state buffers of a (vector) env."""
-    buf = env.unwrapped._b.buf
+    buf = env.unwrapped.engine.buf
     return buf.sf.tobytes(), buf.si.tobytes(), buf.sb.tobytes()
 
 

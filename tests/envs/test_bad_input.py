@@ -54,7 +54,7 @@ def _pair(scenario="feb2024", seed=4, warm=3):
 def test_bad_action_raises_and_leaves_env_unchanged(name):
     env, twin = _pair()
     bad, phrase = BAD[name]
-    b = env.unwrapped._b
+    b = env.unwrapped.engine._io
     before = buffers(env), b.prev.copy(), b.clipped.copy()
     with pytest.raises(ValueError, match=phrase):
         env.step(bad())
@@ -106,7 +106,7 @@ def test_out_of_range_actions_are_clipped_and_counted(action, count):
     assert_same_step(x[:-1] + (same,), y, "clipped vs pre-clipped")
     nxt = random_actions((8,), 1, 5)[0]
     assert env.step(nxt)[-1]["action_clipped"] == 0  # counts one step, not cumulative
-    assert_same_info(env.unwrapped._info(), twin.step(nxt)[-1])
+    assert_same_info(env.unwrapped.engine.info_dict(0), twin.step(nxt)[-1])
 
 
 def test_almgren_chriss_clipping_and_vector_counts():

@@ -13,7 +13,7 @@ CLONES = {"pickle": lambda env: pickle.loads(pickle.dumps(env)), "deepcopy": cop
 
 
 def _owns_its_buffers(env, other) -> None:
-    b, ob = env.unwrapped._b, other.unwrapped._b
+    b, ob = env.unwrapped.engine, other.unwrapped.engine
     assert not np.shares_memory(b.buf.sf, ob.buf.sf)
     assert np.shares_memory(b.state.price, b.buf.sf) and np.shares_memory(b.state.step, b.buf.si)
     assert np.shares_memory(b.market.universe.price0, b.market.uf)

@@ -23,14 +23,14 @@ def _one_step_impacts(overrides: dict, fractions: np.ndarray, tier: int = 4, see
     E = fractions.size
     venv = DMAUnwindVectorEnv(num_envs=E, scenario="calm", **overrides)
     venv.reset(seed=[seed] * E)
-    b = venv._b
+    b = venv.engine
     s, u, pf = b.state, b.market.universe, b.market.pf
     act = np.zeros((E, 8), np.float32)
     act[:, tier] = -fractions
     pre = s.price.copy()
     hold = s.hold[:, 0].copy()
     venv.step(act)
-    dt = 1.0 / b.spd
+    dt = 1.0 / b.market.steps_per_day
     sel = (u.tier == tier)[None, :] & (hold > 0)
     q = -s.fill[:, 0]  # shares sold
     v_step = (u.adv / pre) * dt  # shares per step at the pre-trade price
@@ -75,8 +75,8 @@ def _paired_nav_gain(scenario: str, pattern, n_seeds: int = 48, **overrides) -> 
         # no early termination: every episode runs to the horizon, where all are compared
         venv = DMAUnwindVectorEnv(num_envs=n_seeds, scenario=scenario, terminate_on_liquidation=False, **overrides)
         venv.reset(seed=list(range(1000, 1000 + n_seeds)))
-        s = venv._b.state
-        for k in range(venv._b.market.steps):
+        s = venv.engine.state
+        for k in range(venv.engine.market.steps):
             a = np.zeros((n_seeds, venv.single_action_space.shape[0]), np.float32)
             act_fn(k, a, s)
             venv.step(a)
@@ -142,7 +142,7 @@ def test_almgren_chriss_round_trip_costs_what_the_closed_form_says():
     n_seeds = 400
     venv = DMAUnwindVectorEnv(num_envs=n_seeds, scenario="almgren_chriss", steps=10, horizon_days=10.0)
     venv.reset(seed=list(range(n_seeds)))
-    s = venv._b.state
+    s = venv.engine.state
     x0, cash0 = s.hold[:, 0, 0].copy(), s.cash[:, 0].copy()
     frac = 0.2
     venv.step(np.full((n_seeds, 1), -frac, np.float32))  # sell n = frac * X
@@ -165,18 +165,18 @@ def test_limits_and_t_plus_1_hold_under_every_baseline(policy):
     venv = DMAUnwindVectorEnv(num_envs=E, scenario="feb2024")
     pol = agents.make(policy, venv)
     obs, _ = venv.reset(seed=7)
-    s = venv._b.state
+    s = venv.engine.state
     steps = 0
     while steps < 100:
         a, _ = pol.predict(obs)
         lo, hi = s.lo.copy(), s.hi.copy()
         sellable = np.maximum(s.hold - s.locked, 0.0)
-        pending = venv._pending.copy()
+        pending = venv.engine.pending.copy()
         obs, _, term, trunc, _ = venv.step(a)
         live = ~pending  # envs stepped (not autoreset) this call
         tol = 1e-9
         assert np.all(s.exec_price[live] >= lo[live] * (1 - tol)) and np.all(s.exec_price[live] <= hi[live] * (1 + tol))
-        moved = live & (s.step % venv._b.spd != 0)  # a close re-centres the band for the next day
+        moved = live & (s.step % venv.engine.market.steps_per_day != 0)  # a close re-centres the band for the next day
         assert np.all(s.price[moved] >= s.lo[moved] * (1 - tol)) and np.all(s.price[moved] <= s.hi[moved] * (1 + tol))
         sold = np.maximum(-s.fill, 0.0)
         assert np.all(sold[live] <= sellable[live] * (1 + 1e-9) + 1e-12), policy
