@@ -146,7 +146,7 @@ class Twap(_Baseline):
 
 
 class AlmgrenChriss(_Baseline):
-    """The Almgren-Chriss optimal schedule x_k (MODELS.md §1.4), as a share of what remains.
+    """The Almgren-Chriss optimal schedule x_k (docs/model.md §12.2), as a share of what remains.
 
     almgren_chriss scenario: the closed form of the scenario's own parameters
     (``agents.closed_form.almgren_chriss_from_config``); at step k (from the observation's

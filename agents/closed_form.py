@@ -1,14 +1,14 @@
-"""Closed-form liquidation benchmarks: Almgren–Chriss (MODELS.md §1.4) and multi-seller Nash (§3.1, §3.2).
+"""Closed-form liquidation benchmarks: Almgren–Chriss (docs/model.md §12.2) and multi-seller Nash (docs/model.md §12.3, §12.4).
 
 Pure numpy + math. Conventions:
 
-* Almgren–Chriss (AC) discrete model, §1.4: grid t_k = k·τ, τ = T/N, holdings x_0 = X, x_N = 0,
+* Almgren–Chriss (AC) discrete model, docs/model.md §12.2: grid t_k = k·τ, τ = T/N, holdings x_0 = X, x_N = 0,
   trades n_k = x_{k−1} − x_k. Unaffected price S_k = S_{k−1} + σ√τ ξ_k − γ n_k; execution at
   S_{k−1} − ε·sgn(n_k) − η n_k/τ. Costs are implementation shortfall IS = X S_0 − Σ n_k S̃_k in
   price units; the objective is E[IS] + λ·Var[IS].
-* Multi-seller games, §3.1–3.2: N identical sellers, each liquidating X over [0, T]; permanent
+* Multi-seller games, docs/model.md §12.3–12.4: N identical sellers, each liquidating X over [0, T]; permanent
   impact γ and temporary impact λ (here ``temp_impact``, the AC η) act on the *aggregate* flow.
-  Risk-averse sellers minimise E[cost] + (α/2)·Var[cost] (the §3.2 convention, so α = 2λ_AC and
+  Risk-averse sellers minimise E[cost] + (α/2)·Var[cost] (the docs/model.md §12.4 convention, so α = 2λ_AC and
   N=1 gives AC with κ² = ασ²/(2λ)).
 """
 from __future__ import annotations
@@ -111,11 +111,11 @@ def _cosh_over_sinh(a: float, d: float) -> float:
 
 
 # --------------------------------------------------------------------------------------------
-# Almgren–Chriss (§1.4)
+# Almgren–Chriss (docs/model.md §12.2)
 
 
 def ac_kappa(sigma: float, eta: float, gamma: float, tau: float, risk_aversion: float) -> float:
-    """Urgency κ of the discrete Almgren–Chriss optimum (MODELS.md §1.4).
+    """Urgency κ of the discrete Almgren–Chriss optimum (docs/model.md §12.2).
 
     κ solves (2/τ²)(cosh κτ − 1) = κ̃² ≡ λσ²/η̃ with η̃ = η − ½γτ. Since cosh u − 1 = 2 sinh²(u/2),
     this is κ = (2/τ)·asinh(κ̃τ/2) (= arccosh(½κ̃²τ² + 1)/τ, without cancellation for small κ̃τ).
@@ -146,7 +146,7 @@ def ac_kappa(sigma: float, eta: float, gamma: float, tau: float, risk_aversion: 
 
 @dataclasses.dataclass(frozen=True)
 class ACSolution:
-    """Optimal Almgren–Chriss schedule and its cost statistics (MODELS.md §1.4).
+    """Optimal Almgren–Chriss schedule and its cost statistics (docs/model.md §12.2).
 
     Arrays are read-only.
     """
@@ -172,7 +172,7 @@ def almgren_chriss(
     gamma: float,
     risk_aversion: float,
 ) -> ACSolution:
-    """Closed-form optimal discrete Almgren–Chriss liquidation (MODELS.md §1.4).
+    """Closed-form optimal discrete Almgren–Chriss liquidation (docs/model.md §12.2).
 
     With τ = T/N, η̃ = η − ½γτ and κ from :func:`ac_kappa`:
 
@@ -270,7 +270,7 @@ def almgren_chriss_from_config(cfg: Any) -> ACSolution:
 def schedule_cost(
     x: Any, *, sigma: float, tau: float, epsilon: float, eta: float, gamma: float
 ) -> tuple[float, float]:
-    """E[IS] and Var[IS] of any deterministic AC holdings schedule, by brute-force sums (§1.4).
+    """E[IS] and Var[IS] of any deterministic AC holdings schedule, by brute-force sums (docs/model.md §12.2).
 
     E = ½γX² + εΣ|n_k| + (η̃/τ)Σn_k²,  V = σ²τ Σ_{k=1..N} x_k²,
     with X = x_0, n_k = x_{k−1} − x_k, η̃ = η − ½γτ.
@@ -308,7 +308,7 @@ def ac_continuous_cost(
     gamma: float,
     risk_aversion: float,
 ) -> tuple[float, float]:
-    """E and V of the continuous-time AC optimum, ε = 0 (MODELS.md §1.4, continuous time).
+    """E and V of the continuous-time AC optimum, ε = 0 (docs/model.md §12.2, continuous-time limit).
 
     κ = sqrt(λσ²/η), x(t) = X sinh(κ(T−t))/sinh(κT);
     E = ½γX² + ηX²κ[2κT + sinh(2κT)]/[4 sinh²(κT)],  V = σ²X²[sinh(2κT) − 2κT]/[4κ sinh²(κT)];
@@ -340,7 +340,7 @@ def ac_continuous_cost(
 
 
 # --------------------------------------------------------------------------------------------
-# multi-seller Nash (§3.1, §3.2)
+# multi-seller Nash (docs/model.md §12.3, §12.4)
 
 
 def _game_args(n_sellers: int, initial_shares: float, horizon: float, temp_impact: float, perm_impact: float):
@@ -361,7 +361,7 @@ def nash_risk_neutral(
     perm_impact: float,
     times: Any,
 ) -> np.ndarray:
-    """Symmetric open-loop Nash holdings of N risk-neutral sellers (Carlin–Lobo–Viswanathan, §3.1).
+    """Symmetric open-loop Nash holdings of N risk-neutral sellers (Carlin–Lobo–Viswanathan, docs/model.md §12.3).
 
     Price p(t) = p₀ + γΣ_j(x_j(t) − x_j(0)) + λΣ_j ẋ_j(t). Each seller's holdings are
 
@@ -401,7 +401,7 @@ def nash_risk_averse(
     risk_aversion: float,
     times: Any,
 ) -> np.ndarray:
-    """Symmetric open-loop Nash holdings of N risk-averse sellers (Schied–Zhang identical agents, §3.2).
+    """Symmetric open-loop Nash holdings of N risk-averse sellers (Schied–Zhang identical agents, docs/model.md §12.4).
 
     Each seller minimises E[cost] + (α/2)·Var[cost]; the Euler–Lagrange equation of the symmetric
     equilibrium is λ(N+1)ẍ + γ(N−1)ẋ − ασ²x = 0 with roots
@@ -497,7 +497,7 @@ def nash_discrete(
     """Symmetric open-loop Nash equilibrium of N identical sellers in the discrete AC game.
 
     The game of :func:`game_cost` with M = ``steps``, τ = T/M; each seller minimises
-    J_i = E_i + (α/2)V_i (§3.2 convention). With trades n_i = D y_i + X e_1 (y_i = interior
+    J_i = E_i + (α/2)V_i (docs/model.md §12.4 convention). With trades n_i = D y_i + X e_1 (y_i = interior
     holdings x_{i,1..M−1}, D the (M, M−1) difference map), A = γL + (η/τ)I (L strictly lower
     triangular ones) and E_i = n_iᵀ A Σ_j n_j, seller i's first-order condition is
 
@@ -509,7 +509,7 @@ def nash_discrete(
         [Dᵀ(NA + Aᵀ)D + ασ²τI] y = −X·Dᵀ(NA + Aᵀ)e_1,
 
     solved with numpy.linalg.solve. Risk neutral (α = 0), consecutive FOCs make the trades exactly
-    geometric, n_{k+1}/n_k = ((N+1)η/τ − Nγ)/((N+1)η/τ − γ) → e^{−aτ} (§3.1). N = 1 reproduces :func:`almgren_chriss` with λ_AC = α/2, ε = 0;
+    geometric, n_{k+1}/n_k = ((N+1)η/τ − Nγ)/((N+1)η/τ − γ) → e^{−aτ} (docs/model.md §12.3). N = 1 reproduces :func:`almgren_chriss` with λ_AC = α/2, ε = 0;
     as M grows it converges to :func:`nash_risk_neutral` (α = 0) and :func:`nash_risk_averse`.
 
     Args:
@@ -517,7 +517,7 @@ def nash_discrete(
         initial_shares: X, shares each seller liquidates, > 0.
         horizon: T, > 0.
         steps: M, number of trading intervals, int >= 1.
-        temp_impact: η (λ in §3.1), price per (share/time); η − ½γτ must be > 0.
+        temp_impact: η (λ in docs/model.md §12.3), price per (share/time); η − ½γτ must be > 0.
         perm_impact: γ, >= 0.
         sigma: σ, >= 0.
         risk_aversion: α in E + (α/2)·Var, >= 0.

@@ -85,7 +85,7 @@ class Engine:
             raise ValueError(f"max_episode_steps={max_episode_steps!r}: must be a positive int or None")
         self.config = config
         self.market = m = Market(config)
-        self.is_ac = m.is_ac
+        self._shortfall = "implementation_shortfall" in m.extra_info
         self.num_envs = E = int(num_envs)
         try:
             ls = np.asarray(learners, np.int64).reshape(-1)
@@ -296,7 +296,7 @@ class Engine:
         out["tier_drawdown"] = info[:, 0, I.TIERS: I.TIERS + T].copy()
         out["basis_annualized"] = info[:, 0, I.TIERS + T:].copy()
         shortfall = out.pop("implementation_shortfall")
-        if self.is_ac:  # meaningful once the episode is over; facades expose it only then
+        if self._shortfall:  # meaningful once the episode is over; facades expose it only then
             out["implementation_shortfall"] = shortfall[:, 0]
         return out
 
@@ -333,7 +333,7 @@ class Engine:
             "step": int(step),
             "action_clipped": int(clipped),
         }
-        if self.is_ac and done > 0.5:
+        if self._shortfall and done > 0.5:
             info["implementation_shortfall"] = shortfall
         return info
 

@@ -68,6 +68,8 @@ class Market:
         self.obs_dim = 3 if self.is_ac else N_OBS
         self.obs_low = AC_OBS_LOW if self.is_ac else OBS_LOW
         self.obs_high = AC_OBS_HIGH if self.is_ac else OBS_HIGH
+        # info keys beyond the common ones (valid once the episode is over)
+        self.extra_info: tuple[str, ...] = ("implementation_shortfall",) if self.is_ac else ()
         self._seg_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._template = self._build_template()
 

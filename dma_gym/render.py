@@ -12,7 +12,7 @@ def snapshot(engine, e: int, m: int) -> dict[str, np.ndarray]:
     s = engine.state
     a = int(engine.learners[m])
     snap = {"step": np.array(s.step[e])}
-    if engine.is_ac:
+    if engine.market.is_ac:
         snap["price"] = np.array([s.price[e, 0]])
         snap["holdings"] = np.array([s.hold[e, 0, 0]])
         return snap
@@ -27,9 +27,26 @@ def snapshot(engine, e: int, m: int) -> dict[str, np.ndarray]:
     return snap
 
 
-def dashboard(history: list[dict[str, np.ndarray]], is_ac: bool = False, width: int = 720,
-              height: int = 480) -> np.ndarray:
-    """(height, width, 3) uint8 frame: tier prices, annualised basis, margin ratio, positions."""
+def status_line(engine, e: int, m: int = 0) -> str:
+    """One line of env ``e`` as learner ``m`` sees it: NAV, leverage, margin, flags, tier moves, basis."""
+    s = engine.state
+    a = int(engine.learners[m])
+    if engine.market.is_ac:
+        return (f"step {int(s.step[e])}/{engine.market.steps} | shares {s.hold[e, a, 0]:,.0f} | "
+                f"price {s.price[e, 0]:.4f} | cash {s.cash[e, a]:,.0f}")
+    dd = 1.0 - s.tier_level[e]
+    ann = s.basis[e] * TRADING_DAYS / np.maximum(s.days_left[e], 1.0)
+    flags = (" CALL" if s.call_active[e, a] else "") + (" LIQUIDATED" if s.liquidated[e, a] else "") \
+        + (" RESTRICTED" if s.reg_active[e] else "")
+    return (f"day {int(s.day[e]):>2} step {int(s.step[e]):>3} | NAV {s.equity[e, a] / s.equity0[e, a]:.3f} "
+            f"lev {s.leverage[e, a]:.2f} margin {s.margin_ratio[e, a]:.2f}{flags} | "
+            + " ".join(f"{t} {-d:+.1%}" for t, d in zip(TIER_NAMES, dd))
+            + f" | IC {ann[1]:+.0%} IM {ann[2]:+.0%} | LD {s.ld_share[e]:.1%}")
+
+
+def dashboard(history: list[dict[str, np.ndarray]], width: int = 720, height: int = 480) -> np.ndarray:
+    """(height, width, 3) uint8 frame: tier prices, annualised basis, margin ratio, positions (the
+    Almgren-Chriss benchmark's snapshots: price and holdings)."""
     try:
         import matplotlib
         matplotlib.use("Agg", force=False)
@@ -41,7 +58,7 @@ def dashboard(history: list[dict[str, np.ndarray]], is_ac: bool = False, width: 
     fig = Figure(figsize=(width / 100, height / 100), dpi=100)
     FigureCanvasAgg(fig)
     steps = np.array([h["step"] for h in history]) if history else np.zeros(0)
-    if is_ac:
+    if history and "holdings" in history[0]:
         ax1, ax2 = fig.subplots(1, 2)
         if history:
             ax1.plot(steps, [h["price"][0] for h in history])

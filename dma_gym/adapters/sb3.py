@@ -150,7 +150,7 @@ class SB3VecAdapter(VecEnv):
             return None
         from dma_gym.render import dashboard
 
-        return dashboard(self._history[int(i)], self.venv.engine.is_ac)
+        return dashboard(self._history[int(i)])
 
     def _idx(self, indices: VecEnvIndices) -> list[int]:
         idx = [int(i) for i in self._get_indices(indices)]

@@ -64,29 +64,29 @@ class MarketConfig:
 
     Tier order everywhere: CSI300, CSI500, CSI1000, CSI2000, MICRO. Futures order: IF, IC, IM
     (IF hedges CSI300, IC CSI500, IM CSI1000). Sources are cited per field; [M] marks
-    order-of-magnitude defaults (see MODELS.md tags).
+    order-of-magnitude defaults (see docs/model.md §1.1).
     """
 
     # ---- clock -------------------------------------------------------------------------
     steps_per_day: int = _p(4, 1, 48, "intraday steps per trading day")
     horizon_days: int = _p(25, 1, 250, "episode length in trading days (Jan 2 - Feb 7 2024 is 25)")
 
-    # ---- universe (MODELS.md §4.6 [M]: orders of magnitude) -----------------------------
+    # ---- universe (docs/model.md docs/model.md §12.3 [M]: orders of magnitude) -----------------------------
     universe_seed: int = _p(2024, 0, 2**31 - 1, "seed of the synthetic stock universe")
     n_stocks_per_tier: tuple = _p((30, 40, 60, 70, 60), 1, 2000, "synthetic stocks per tier")
     # aggregate free-float cap per tier, CNY bn (CSI300 ~18tn ... micro-caps ~1.5tn) [M]
     tier_float_cap: tuple = _p((18000.0, 6000.0, 5000.0, 4000.0, 1500.0), 1.0, 1e6, "CNY bn")
     # aggregate ADV per tier, CNY bn/day; micro-cap ADV < CNY 20m per name over ~1,000 names
-    # (MODELS §4.6) [M]
+    # (docs/model.md docs/model.md §12.3) [M]
     tier_adv: tuple = _p((300.0, 150.0, 160.0, 100.0, 20.0), 0.1, 1e5, "CNY bn/day")
-    # daily volatility: CSI300 1-2%, micro-caps 3-5% (MODELS §4.6) [M]
+    # daily volatility: CSI300 1-2%, micro-caps 3-5% (docs/model.md docs/model.md §12.3) [M]
     tier_sigma: tuple = _p((0.012, 0.016, 0.019, 0.023, 0.030), 1e-4, 0.2, "daily vol")
     # broker DMA margin rate per tier (the "haircut"): CSI300 conversion 70% vs others 65%,
-    # micro-caps at broker discretion (MODELS §4.3 [M]); rotation to large caps lowers it.
+    # micro-caps at broker discretion (docs/model.md §8.3 [M]); rotation to large caps lowers it.
     tier_margin_rate: tuple = _p((0.12, 0.15, 0.18, 0.22, 0.30), 0.0, 1.0, "margin per CNY held")
     tier_beta: tuple = _p((1.0, 1.05, 1.1, 1.1, 1.05), 0.0, 3.0, "market-factor loading")
     tier_size_loading: tuple = _p((-0.4, 0.0, 0.4, 0.7, 1.0), -3.0, 3.0, "small-minus-big loading")
-    # board shares per tier (main +-10%, ChiNext/STAR +-20%, BSE +-30%; MODELS §4.1 [V])
+    # board shares per tier (main +-10%, ChiNext/STAR +-20%, BSE +-30%; docs/model.md docs/model.md §12.4 [V])
     tier_board_probs: tuple = _p(
         ((0.75, 0.25, 0.0), (0.7, 0.3, 0.0), (0.7, 0.28, 0.02), (0.68, 0.27, 0.05), (0.65, 0.25, 0.10)),
         0.0, 1.0, "P(main, ChiNext/STAR, BSE) per tier",
@@ -105,10 +105,10 @@ class MarketConfig:
     shock_market: float = _p(0.0, -0.5, 0.5, "market factor move on shock_day")
     shock_size: float = _p(0.0, -0.5, 0.5, "size factor move on shock_day")
 
-    # ---- impact and clearing (MODELS §1.1-1.3, §5.1) -------------------------------------
+    # ---- impact and clearing (docs/model.md §5.1–5.3) -------------------------------------
     impact_exponent: float = _p(0.5, 0.3, 1.0, "square-root law exponent delta (China ~0.7)")
     impact_prefactor: float = _p(0.7, 0.0, 5.0, "Y in Y*sigma*(Q/V)^delta (0.5-1, [M])")
-    # the permanent part is ~2/3 of the peak impact after a metaorder (MODELS §1.2, §5 table [M])
+    # the permanent part is ~2/3 of the peak impact after a metaorder (docs/model.md §5.2 [M])
     permanent_impact: float = _p(0.4, 0.0, 5.0, "linear permanent impact, sigma per ADV")
     transient_impact: float = _p(0.2, 0.0, 5.0, "linear transient impact, sigma per ADV")
     transient_half_life: float = _p(0.7, 0.01, 100.0, "transient impact half-life, days")
@@ -117,7 +117,7 @@ class MarketConfig:
     price_limits: bool = _p(True, doc="daily price limits on/off")
     clearing_order: int = _p(0, 0, 1, "0 pro rata, 1 sequential (random priority) rationing")
 
-    # ---- liquidity spiral (MODELS §2.5, §5.3; Khandani-Lo) -------------------------------
+    # ---- liquidity spiral (docs/model.md §6; Brunnermeier & Pedersen 2009, Khandani & Lo 2011) -------------------------------
     liquidity_spiral: bool = _p(True, doc="depth falls / vol rises with stress")
     stress_drawdown_weight: float = _p(3.0, 0.0, 100.0, "stress per unit tier drawdown")
     stress_flow_weight: float = _p(0.5, 0.0, 100.0, "stress per ADV of net selling (per day)")
@@ -126,23 +126,23 @@ class MarketConfig:
     stress_half_life: float = _p(0.5, 0.01, 100.0, "stress adjustment half-life, days")
     depth_drop: float = _p(0.8, 0.0, 0.99, "ADV multiplier is 1 - depth_drop*stress")
     vol_rise: float = _p(1.0, 0.0, 10.0, "vol multiplier is 1 + vol_rise*stress")
-    # brokers raise DMA margins with volatility (Brunnermeier-Pedersen, MODELS §2.5); private terms
+    # brokers raise DMA margins with volatility (Brunnermeier & Pedersen 2009; docs/model.md §6.2, §8.3); private terms
     margin_vol_sensitivity: float = _p(0.2, 0.0, 10.0, "margin multiplier 1 + this*stress")
 
-    # ---- futures and basis (MODELS §4.2, §4.4, §5.4) -------------------------------------
+    # ---- futures and basis (docs/model.md §7.1–7.2) -------------------------------------
     futures_on: bool = _p(True, doc="basis dynamics on/off (off: futures = index)")
     # normal annualised basis: IC/IM -10% to -15% (FangQuant 2020-21 [V]); IF ~0
     normal_basis_ann: tuple = _p((-0.02, -0.12, -0.13), -1.0, 1.0, "IF/IC/IM, annualised")
     basis_half_life: float = _p(1.0, 0.01, 100.0, "mean reversion half-life, days (5->8 Feb ~0.7)")
     basis_vol: float = _p(0.001, 0.0, 0.1, "basis noise per sqrt(day), fraction")
-    # IM (listed Jul 2022, MODELS §4.2) is the thinnest contract; 5 Feb: IM2403 fell 9.1% vs the
-    # index's 5.9% under short pressure (MODELS §4.4) [M]
+    # IM (listed Jul 2022, docs/model.md §7.2) is the thinnest contract; 5 Feb: IM2403 fell 9.1% vs the
+    # index's 5.9% under short pressure (docs/model.md §13.1) [M]
     futures_depth: tuple = _p((60.0, 17.0, 9.0), 0.1, 1e5, "CNY bn of net flow per 1% basis")
     days_to_expiry: tuple = _p((52.0, 52.0, 52.0), 1.0, 500.0, "front quarter days left")
-    futures_limit: float = _p(0.10, 0.01, 1.0, "futures daily limit (MODELS §4.2 [V])")
+    futures_limit: float = _p(0.10, 0.01, 1.0, "futures daily limit (docs/model.md §7.2 [V])")
     futures_margin: float = _p(0.12, 0.0, 1.0, "margin on the unhedged delta")
 
-    # ---- snowball dealers (MODELS §4.5) --------------------------------------------------
+    # ---- snowball dealers (docs/model.md §7.3) --------------------------------------------------
     snowballs_on: bool = _p(True, doc="dealer hedges and knock-in cliffs on/off")
     snowball_notional: tuple = _p((0.0, 80.0, 130.0), 0.0, 1e4, "CNY bn per IF/IC/IM (~216bn [V])")
     snowball_tranches: int = _p(8, 1, 64, "tranches per underlying")
@@ -150,19 +150,19 @@ class MarketConfig:
     snowball_ki_range: tuple = _p((0.80, 0.96), 0.3, 1.0, "KI barrier range, fraction of start")
     snowball_tenor_range: tuple = _p((3.0, 24.0), 0.5, 60.0, "remaining tenor range, months")
 
-    # ---- DMA managers (MODELS §4.3, seeds 000-004) ---------------------------------------
+    # ---- DMA managers (docs/model.md §8; Reuters Nov 2023 and the press and broker reports of docs/model.md §14.3) ---------------------------------------
     n_managers: int = _p(9, 1, 256, "managers in one market: index 0 is the learner")
-    # peak DMA notional CNY 250-260bn (MODELS §4.4, market talk) at ~4x => ~60bn equity
+    # peak DMA notional CNY 250-260bn (market talk reported in Chinese media; docs/model.md §8.1) at ~4x => ~60bn equity
     dma_equity: float = _p(60.0, 0.01, 1e5, "total DMA equity, CNY bn")
     leverage: float = _p(4.0, 1.0, 10.0, "initial gross long / equity (~4x [V])")
     leverage_dispersion: float = _p(0.1, 0.0, 0.5, "relative spread of initial leverage")
     hedge_ratio: float = _p(1.0, 0.0, 2.0, "futures short notional / long notional")
-    # quants' <5bn-cap holdings rose to 34% in H2-2023 (MODELS §4.6 [V]); DMA books tilt further
+    # quants' <5bn-cap holdings rose to 34% in H2-2023 (docs/model.md §8.1 [V]); DMA books tilt further
     dma_tier_weights: tuple = _p((0.05, 0.10, 0.20, 0.25, 0.40), 0.0, 1.0, "long book by tier")
     dma_hedge_weights: tuple = _p((0.0, 0.4, 0.6), 0.0, 1.0, "short book by IF/IC/IM")
     dma_concentration: float = _p(0.6, 0.05, 1.0, "share of a tier's names each book holds")
     financing_rate: float = _p(0.045, 0.0, 0.5, "annual broker financing on borrowed cash")
-    # DMA swap margin ladders are private broker terms (MODELS §4.3, §7 [M]); books start ~8%
+    # DMA swap margin ladders are private broker terms (docs/model.md §8.4 [M]); books start ~8%
     # above the required margin, the warning line 10% below it, close-out at half of it
     margin_warning: float = _p(0.9, 0.0, 10.0, "margin ratio warning line")
     margin_call: float = _p(0.75, 0.0, 10.0, "margin ratio call line")
@@ -178,7 +178,7 @@ class MarketConfig:
     peer_lev_trigger: tuple = _p((1.15, 1.4), 1.0, 5.0, "threshold rule: lambda_max / own start lev")
     peer_speed: float = _p(0.5, 0.0, 10.0, "peers deleverage this share of the gap per day")
 
-    # ---- regulation (MODELS §4.1, §4.3; DESIGN point 8) ----------------------------------
+    # ---- regulation (docs/model.md §9) ----------------------------------
     regulation_on: bool = _p(True, doc="state-triggered restrictions on/off")
     reg_trigger_limit_share: float = _p(0.15, 0.0, 1.0, "close limit-down share that triggers")
     reg_from_day: int = _p(-1, -1, 10000, "force restrictions from this day (-1: only trigger)")
@@ -195,28 +195,28 @@ class MarketConfig:
     circuit_breaker: bool = _p(False, doc="halt stocks for the day when CSI300 falls cb_threshold")
     cb_threshold: float = _p(0.07, 0.01, 0.5, "CSI300 intraday fall that halts trading")
     correlation_rule: bool = _p(True, doc="DMA long leg must correlate >= corr_min with its hedge")
-    corr_min: float = _p(0.8, 0.0, 1.0, "seed 003: eligibility correlation")
+    corr_min: float = _p(0.8, 0.0, 1.0, "eligibility correlation, docs/model.md §9.5")
 
     # ---- background populations ----------------------------------------------------------
     noise_flow: float = _p(0.05, 0.0, 10.0, "noise flow, ADV share per sqrt(day)")
     lp_strength: float = _p(0.4, 0.0, 10.0, "liquidity-provider buying per sigma of transient")
     lp_capital: float = _p(200.0, 0.01, 1e6, "LP capital, CNY bn (losses feed stress)")
-    # neutral ("平层中性") products ~CNY 200bn at the start of 2024 (seed 000); they quit as the
-    # hedge's annualised discount passes 24-45%: they "could not bear" the 40-50% (seed 001)
+    # neutral ("平层中性") products ~CNY 200bn at the start of 2024 (Chinese investor commentary "How did quant funds' DMA blow up small caps?" (6–8 Feb 2024)); they quit as the
+    # hedge's annualised discount passes 24-45%: they "could not bear" the 40-50% (Wind data quoted in Chinese broker commentary on the DMA unwind (Feb 2024); docs/model.md §13.1)
     neutral_aum: float = _p(200.0, 0.0, 1e5, "unlevered neutral funds, CNY bn")
     neutral_threshold: tuple = _p((0.24, 0.45), 0.0, 5.0, "annualised discount that makes exit")
     neutral_speed: float = _p(0.2, 0.0, 10.0, "exit share per day when over threshold")
-    # quant long-only ("量化多头") CNY 1.5-2tn (seed 000); CSI500-enhanced products lagged their
-    # index by 12 pp in two weeks and FOFs redeemed (MODELS §4.4; seed 000): cohorts start
+    # quant long-only ("量化多头") CNY 1.5-2tn (Chinese investor commentary "How did quant funds' DMA blow up small caps?" (6–8 Feb 2024)); CSI500-enhanced products lagged their
+    # index by 12 pp in two weeks and FOFs redeemed (Huatai Securities; Chinese investor commentary, Feb 2024; docs/model.md §10.3): cohorts start
     # redeeming at a 5-11% loss of their book [M]
     enhanced_aum: float = _p(1800.0, 0.0, 1e5, "index-enhanced long-only funds, CNY bn")
     enhanced_threshold: tuple = _p((0.05, 0.11), 0.0, 1.0, "drawdown range that makes redemptions")
     enhanced_speed: float = _p(0.25, 0.0, 10.0, "redemption share per day per unit excess loss")
     neutral_tier_weights: tuple = _p((0.05, 0.2, 0.3, 0.25, 0.2), 0.0, 1.0, "neutral long book")
-    # quant long-only books moved down from CSI500 to CSI1000/2000 and micro-caps (seed 003;
-    # MODELS §4.6: <CNY 5bn stocks 34% of quant holdings)
+    # quant long-only books moved down from CSI500 to CSI1000/2000 and micro-caps (Chinese financial press report on quant crowding in micro-caps (reporter Zhu Han, Nov 2023);
+    # docs/model.md docs/model.md §12.3: <CNY 5bn stocks 34% of quant holdings)
     enhanced_tier_weights: tuple = _p((0.05, 0.35, 0.35, 0.17, 0.08), 0.0, 1.0, "enhanced book")
-    # "could not sell micro-caps, sold CSI 2000, then CSI 1000, then shorted IM" (seed 000)
+    # "could not sell micro-caps, sold CSI 2000, then CSI 1000, then shorted IM" (Chinese investor commentary "How did quant funds' DMA blow up small caps?" (6–8 Feb 2024))
     enhanced_overlay: float = _p(0.9, 0.0, 2.0, "share of funds' stuck sells hedged with futures shorts")
     # fire sellers work orders on normal ADV whatever the day's depth (Coval-Stafford) [M]
     background_participation: float = _p(0.2, 0.0, 10.0, "funds' max sell, share of normal ADV/day")
@@ -290,7 +290,7 @@ class MarketConfig:
 
 @dataclass(frozen=True)
 class AlmgrenChrissConfig:
-    """The textbook single-stock liquidation (MODELS.md §1.4), exact closed-form benchmark.
+    """The textbook single-stock liquidation (docs/model.md §12.2), exact closed-form benchmark.
 
     Arithmetic random walk S_k = S_{k-1} + sigma*sqrt(tau)*xi_k - gamma*n_k; execution at
     S_{k-1} - epsilon*sgn(n_k) - eta*n_k/tau; tau = horizon_days/steps. Defaults: AC-2000 example.

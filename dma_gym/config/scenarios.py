@@ -19,9 +19,9 @@ def _feb2024() -> MarketConfig:
     # style shock; everything past that (micro-cap -45%, limit-down clusters, the IM discount)
     # must come from leverage, crowding, funds and restrictions.
     # Trend: CSI 1000 fell ~10% in the 17 sessions to 25 Jan (-27% YTD at 5 Feb after -19% in
-    # the 7 sessions to it; MODELS §4.4) while CSI 300 fell a few %: market and size factors
+    # the 7 sessions to it; docs/model.md §13.1) while CSI 300 fell a few %: market and size factors
     # -0.4%/day each give CSI 1000 -0.6%/day, CSI 300 -0.24%/day (loadings 1.1/0.4, 1.0/-0.4).
-    # Shock: 5 Feb (session 23) CSI 1000 -6.2% while CSI 300 rose 0.7% (MODELS §4.4); the size
+    # Shock: 5 Feb (session 23) CSI 1000 -6.2% while CSI 300 rose 0.7% (docs/model.md §13.1); the size
     # factor takes -4% of it, the rest is left to the stampede.
     return MarketConfig(
         market_drift=-0.004,
@@ -29,12 +29,12 @@ def _feb2024() -> MarketConfig:
         size_vol=0.008,
         shock_day=22,
         shock_size=-0.04,
-        scale_freeze=True,  # Nov-2023 cap on broker DMA notional (MODELS §4.3 [V])
+        scale_freeze=True,  # Nov-2023 cap on broker DMA notional (docs/model.md §9.4 [V])
         # Fragile small-cap liquidity: the Nov-2023 DMA cap and the securities-lending curbs had
-        # left micro-cap liquidity "severely impaired" and drying up (seed 002), so stress builds
+        # left micro-cap liquidity "severely impaired" and drying up (Guohai Securities research report on DMA and small/micro caps (Li Yang, 2024); docs/model.md §1.2), so stress builds
         # faster than in calm: full drought at a 20% tier drawdown, at 2/3 ADV a day of net
         # selling or with half the tier limit-down; micro-cap daily vol 3-5% goes to 6-10% in
-        # stress (MODELS §4.6 [M]): x2.5 at full stress.
+        # stress (docs/model.md §6.2 [M]): x2.5 at full stress.
         stress_drawdown_weight=5.0,
         stress_flow_weight=1.5,
         stress_limit_weight=2.0,
@@ -43,7 +43,7 @@ def _feb2024() -> MarketConfig:
 
 
 def _almgren_chriss() -> AlmgrenChrissConfig:
-    return AlmgrenChrissConfig()  # the AC-2000 paper example (MODELS §1.4 test vectors)
+    return AlmgrenChrissConfig()  # the AC-2000 paper example (docs/model.md §12.2 reference values)
 
 
 _REGISTRY: dict[str, Callable[[], Config]] = {

@@ -267,7 +267,7 @@ def masks_nb(pf, u, s, e):
             room = pf[P.LEV_CAP] * max(eq, 0.0) - (s.gross[e, a] - sells)
             if pf[P.SCALE_FREEZE] > 0.5:
                 room = min(room, s.gross0[e, a] - (s.gross[e, a] - sells))
-            if pf[P.CORR_ON] > 0.5 and pf[P.MODE] < 0.5:
+            if pf[P.CORR_ON] > 0.5:
                 pre, post = _corr_with_hedge_nb(pf, u, s, e, a)
                 if post < pf[P.CORR_MIN] and post < pre:
                     room = 0.0
@@ -473,8 +473,6 @@ def accounts_nb(pf, u, s, e):
 def margin_nb(pf, s, e):
     """Step 8: warning, margin call with a deadline, forced liquidation (broker takes over)."""
     A = s.cash.shape[1]
-    if pf[P.MODE] > 0.5:
-        return
     step = s.step[e]
     for a in range(A):
         if s.liquidated[e, a]:

@@ -114,7 +114,7 @@ def background_fill_nb(s, e, i, fb, fs):
 @kernel
 def overlay_flow_nb(pf, u, s, e):
     """Funds that cannot get their stock sales filled (limit-down queues, participation caps)
-    short index futures against the stuck value instead and cover as it clears (seed 000: "sold
+    short index futures against the stuck value instead and cover as it clears (Chinese investor commentary "How did quant funds' DMA blow up small caps?" (6–8 Feb 2024): "sold
     CSI 2000, then CSI 1000, then shorted IM"). Each stuck name is hedged with the future of the
     nearest index: IF for CSI300 names, IC for CSI500, IM for CSI1000 and everything smaller.
     These are hedges of long books, not the speculative shorts that futures restrictions target."""

@@ -25,13 +25,14 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
+from dma_gym.core.ac_nb import ac_step_env_nb
 from dma_gym.core.futures_nb import basis_annualized_nb
 from dma_gym.core.jit import entry, kernel
 from dma_gym.core.layout import P, state_views_nb, universe_views_nb
 from dma_gym.core.observe import observe_env_nb
-from dma_gym.core.reset_nb import reset_env_nb
+from dma_gym.core.reset_nb import draw_and_value_books_nb, start_env_nb
 from dma_gym.core.rng_nb import fill_shocks_nb
-from dma_gym.core.step import env_step_views_nb
+from dma_gym.core.step import market_step_env_nb
 
 # the info table's scalar columns per learner; the env layer exposes all but the internal ones
 INFO_COLUMNS = ("equity", "nav", "leverage", "margin_ratio", "margin_call", "forced_liquidation",
@@ -123,6 +124,12 @@ class IO(NamedTuple):
 
 
 @kernel
+def _is_ac(pf):
+    """The one place the core tells the Almgren-Chriss benchmark (``ac_nb``) from the market."""
+    return pf[P.MODE] > 0.5
+
+
+@kernel
 def log_nav_nb(equity, equity0):
     """log(max(equity / equity0, NAV_FLOOR))."""
     x = equity / equity0
@@ -183,7 +190,7 @@ def _finish_nb(model, u, s, io, e, step_outputs):
     T = s.tier_level.shape[1]
     K = s.index_level.shape[1]
     done = s.done[e]
-    if pf[P.MODE] > 0.5:
+    if _is_ac(pf):
         _finish_ac_nb(model, s, io, e, step_outputs)
     else:
         observe_env_nb(pf, u, s, e, io.learners, model.obs_low, model.obs_high, io.obs[e])
@@ -267,7 +274,9 @@ def _reset_one_nb(model, u, s, buf, tmpl, io, e, step_outputs):
     st = io.streams[e]
     for j in range(4):
         st[j] = io.next_seed[e, j]
-    reset_env_nb(model.pf, model.bp, u, s, buf, tmpl, e, st, io.controlled)
+    start_env_nb(s, buf, tmpl, e, io.controlled)
+    if not _is_ac(model.pf):
+        draw_and_value_books_nb(model.pf, model.bp, u, s, e, st, io.controlled)
     for a in range(io.act_buf.shape[1]):
         for j in range(io.act_buf.shape[2]):
             io.act_buf[e, a, j] = 0.0
@@ -302,7 +311,10 @@ def engine_range_nb(model, tmpl, buf, io, e0, e1):
             continue
         if not s.done[e]:
             _prepare_nb(s, io, e)
-            env_step_views_nb(model.pf, u, s, e, io.act_buf, io.shocks)
+            if _is_ac(model.pf):
+                ac_step_env_nb(model.pf, u, s, e, io.act_buf, io.shocks[e])
+            else:
+                market_step_env_nb(model.pf, u, s, e, io.act_buf, io.shocks[e])
         _finish_nb(model, u, s, io, e, True)
         if mode == Mode.NEXT_STEP:
             io.reset[e] = _ended_nb(s, io, e)

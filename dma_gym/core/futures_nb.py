@@ -5,7 +5,7 @@ import math
 from dma_gym.core.jit import entry, kernel
 from dma_gym.core.layout import P, Shock
 
-# Monte-Carlo deltas of the dealer's snowball hedge (MODELS.md §4.5 [C], GBM sigma 25%):
+# Monte-Carlo deltas of the dealer's snowball hedge (docs/model.md §7.3 (Monte-Carlo dealer deltas), GBM sigma 25%):
 # remaining tenor (months) -> delta just above the knock-in barrier, and the exponent that
 # fits the delta at S = 90% (0.73 / 0.79 / 0.77 / 0.61 for 24 / 12 / 6 / 3 months).
 _TENORS = (3.0, 6.0, 12.0, 24.0)
@@ -30,7 +30,7 @@ def snowball_delta_nb(level, ki, tenor, knocked):
     """Dealer's hedge delta per unit notional for a note at index/start ``level``.
 
     Before knock-in the dealer buys futures into the decline (delta rises toward the barrier);
-    at knock-in delta drops to ~1: the cliff of futures selling (MODELS.md §4.5, §6 item 12).
+    at knock-in delta drops to ~1: the cliff of futures selling (docs/model.md §7.3).
     """
     if knocked:
         return _DELTA_KNOCKED
@@ -113,5 +113,5 @@ def basis_nb(pf, u, s, e, z):
 
 @kernel
 def basis_annualized_nb(basis, days_left):
-    """Annualised basis (per remaining trading day x 242), the convention of MODELS.md §4.4."""
+    """Annualised basis (per remaining trading day x 242), the convention of docs/model.md §7.1."""
     return basis * 242.0 / max(days_left, 1.0)

@@ -1,12 +1,13 @@
 """Slow, plain-numpy reference implementation of one core step: a test oracle, never used in envs.
 
 ``reference_step(market, buf, dims, actions, shocks)`` has the same in-place effect on the state
-buffers ``buf.sf``, ``buf.si``, ``buf.sb`` as ``market.step(buf, dims, actions, shocks)`` (that is,
-``dma_gym.core.step.step_nb``), in both the market mode and the Almgren-Chriss mode. It is an
-independent re-implementation of the same equations: it imports nothing from the core except the
-memory layout (:mod:`dma_gym.core.layout`), and it is written with numpy arrays over stocks and
-managers instead of the core's scalar loops. ``tests/core/test_reference.py`` checks that the two
-agree on randomized states and actions.
+buffers ``buf.sf``, ``buf.si``, ``buf.sb`` as one ``Engine.step`` has on ``engine.buf`` (the core's
+``dma_gym.core.step.env_step_views_nb`` on every env), given the actions the core read
+(``engine.core_actions``) and the shocks it drew (``engine.shocks``), in both the market mode and
+the Almgren-Chriss mode. It is an independent re-implementation of the same equations: it imports
+nothing from the core except the memory layout (:mod:`dma_gym.core.layout`), and it is written
+with numpy arrays over stocks and managers instead of the core's scalar loops.
+``tests/core/test_reference.py`` checks that the two agree on randomized states and actions.
 
 Floating point: wherever the core accumulates a sum in a loop, the reference reproduces that
 left-to-right order (``_seqsum``/``_seqsum_rows``: ``np.cumsum`` is strictly sequential, unlike
@@ -28,7 +29,7 @@ LEV_REPORT_CAP = 1e6
 MR_REPORT_CAP = 99.0
 RULE_THRESHOLD = 0
 RULE_TARGET = 1
-# snowball dealer deltas (MODELS.md §4.5): tenor grid (months), delta near the barrier, exponent
+# snowball dealer deltas (docs/model.md §7.3): tenor grid (months), delta near the barrier, exponent
 _TENORS = (3.0, 6.0, 12.0, 24.0)
 _DELTA_NEAR = (2.14, 1.68, 1.33, 1.08)
 _DELTA_EXPO = (2.3, 1.6, 1.0, 0.8)
@@ -120,7 +121,7 @@ def _begin_step(s, e: int) -> None:
 
 
 def _market_step_env(pf, u, s, e: int, actions: np.ndarray, z: np.ndarray) -> None:
-    """One market-mode step of env ``e`` in the DESIGN.md order (steps 1-10)."""
+    """One market-mode step of env ``e`` in the order of docs/model.md §2.1 (steps 1-10)."""
     spd = int(pf[P.STEPS_PER_DAY])
     A = s.cash.shape[1]
     N = s.price.shape[1]

@@ -12,7 +12,6 @@ from enum import IntEnum
 
 from dma_gym.core.accounts_nb import accounts_nb
 from dma_gym.core.jit import kernel
-from dma_gym.core.layout import P
 from dma_gym.core.rng_nb import normal_nb, uniform_nb
 
 
@@ -90,19 +89,21 @@ def draw_books_nb(bp, u, s, e, st):
 
 
 @kernel
-def reset_env_nb(pf, bp, u, s, buf, tmpl, e, st, controlled):
-    """Fresh episode in env ``e``: the template env (``tmpl``: the batch's env segments, the
-    template's flat buffers (E = 1) and their segments) copied into the flat buffers ``buf``
-    (whose named views are ``s``), then, in market mode, books drawn from stream ``st`` (4,)
-    uint64 and valued (equity, margin), their start values recorded. ``controlled`` (A,) bool:
-    managers driven by actions."""
+def start_env_nb(s, buf, tmpl, e, controlled):
+    """The template env (``tmpl``: the batch's env segments, the template's flat buffers (E = 1)
+    and their segments) copied into env ``e`` of the flat buffers ``buf`` (whose named views are
+    ``s``); ``controlled`` (A,) bool: managers driven by actions."""
     copy_env_nb(buf.sf, tmpl.seg_f, e, tmpl.tf, tmpl.tseg_f)
     copy_env_nb(buf.si, tmpl.seg_i, e, tmpl.ti, tmpl.tseg_i)
     copy_env_nb(buf.sb, tmpl.seg_b, e, tmpl.tb, tmpl.tseg_b)
     for a in range(controlled.shape[0]):
         s.controlled[e, a] = controlled[a]
-    if pf[P.MODE] > 0.5:
-        return
+
+
+@kernel
+def draw_and_value_books_nb(pf, bp, u, s, e, st, controlled):
+    """Market mode, after ``start_env_nb``: books drawn from stream ``st`` (4,) uint64 and valued
+    (equity, margin), their start values recorded."""
     draw_books_nb(bp, u, s, e, st)
     accounts_nb(pf, u, s, e)
     for a in range(controlled.shape[0]):

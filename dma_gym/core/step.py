@@ -1,4 +1,4 @@
-"""One batched step of the market: E envs x A managers in a single call, in DESIGN.md order."""
+"""One batched step of the market: E envs x A managers in a single call, in the order of docs/model.md §2.1."""
 import math
 
 from dma_gym.core.accounts_nb import (
@@ -18,7 +18,7 @@ from dma_gym.core.market_nb import (
 
 
 @kernel
-def _begin_step_nb(s, e):
+def begin_step_nb(s, e):
     A = s.cash.shape[1]
     K = s.fut.shape[2]
     for a in range(A):
@@ -206,7 +206,7 @@ def market_step_env_nb(pf, u, s, e, actions, z):
     N = s.price.shape[1]
     if s.step[e] % spd == 0:
         _new_day_nb(s, e)
-    _begin_step_nb(s, e)
+    begin_step_nb(s, e)
     for a in range(A):
         s.priority[e, a] = int(z[Shock.IDIO + 2 * N + s.fut.shape[2] + a] * 1e9)
     _priority_order_nb(s, e)
@@ -246,65 +246,3 @@ def market_step_env_nb(pf, u, s, e, actions, z):
     s.step[e] += 1
     if s.step[e] >= int(pf[P.STEPS]):
         s.done[e] = True
-
-
-@kernel
-def ac_step_env_nb(pf, u, s, e, actions, z):
-    """One step of the Almgren-Chriss benchmark (MODELS.md §1.4), exactly:
-    execution at S_{k-1} - eps*sgn(n) - eta*n/tau, then S_k = S_{k-1} + sigma*sqrt(tau)*xi - gamma*n.
-    Action < 0 sells that share of the remaining shares; > 0 buys that share of X; the last step
-    sells whatever is left (x_N = 0)."""
-    _begin_step_nb(s, e)
-    tau = pf[P.DT]
-    x = s.hold[e, 0, 0]
-    px0 = s.price[e, 0]
-    act = actions[e, 0, 0]
-    if act > 1.0:
-        act = 1.0
-    elif act < -1.0:
-        act = -1.0
-    if s.step[e] >= int(pf[P.STEPS]) - 1:
-        n = x
-    elif act < 0.0:
-        n = -act * x
-    else:
-        n = -act * pf[P.AC_X0]
-    if n != 0.0:
-        sgn = 1.0 if n > 0.0 else -1.0
-        proceeds = n * (px0 - pf[P.AC_ETA] * n / tau)
-        fee = pf[P.AC_EPS] * abs(n)
-        s.cash[e, 0] += proceeds - fee
-        s.cum_fee[e, 0] += fee
-        s.exec_price[e, 0] = px0 - sgn * pf[P.AC_EPS] - pf[P.AC_ETA] * n / tau
-        if n > 0.0:
-            s.cum_sell[e, 0] += proceeds
-            s.sold_step[e, 0] = proceeds
-            s.sold_cum[e, 0] += proceeds
-            s.intended_cum[e, 0] += proceeds
-        else:
-            s.cum_buy[e, 0] -= proceeds
-            s.bought_step[e, 0] = -proceeds
-        s.hold[e, 0, 0] = x - n
-        s.fill[e, 0, 0] = -n
-    else:
-        s.exec_price[e, 0] = px0
-        s.fill[e, 0, 0] = 0.0
-    s.price[e, 0] = px0 + pf[P.AC_SIGMA] * math.sqrt(tau) * z[Shock.IDIO] - pf[P.AC_GAMMA] * n
-    s.log_fund[e, 0] = s.price[e, 0]
-    s.gross[e, 0] = s.hold[e, 0, 0] * s.price[e, 0]
-    s.equity[e, 0] = s.cash[e, 0] + s.gross[e, 0]
-    s.step[e] += 1
-    s.day[e] = int(s.step[e] * tau)
-    if s.step[e] >= int(pf[P.STEPS]):
-        s.done[e] = True
-
-
-@kernel
-def env_step_views_nb(pf, u, s, e, actions, shocks):
-    """One step of env ``e`` on named views (no-op once its episode is done)."""
-    if s.done[e]:
-        return
-    if pf[P.MODE] > 0.5:
-        ac_step_env_nb(pf, u, s, e, actions, shocks[e])
-    else:
-        market_step_env_nb(pf, u, s, e, actions, shocks[e])

@@ -7,10 +7,8 @@ import gymnasium as gym
 import numpy as np
 
 from dma_gym.config import scenarios
-from dma_gym.config.params import TIER_NAMES
 from dma_gym.core.observe import OBS_FEATURES
 from dma_gym.engine import Engine
-from dma_gym.market import TRADING_DAYS
 
 
 def _obs_table() -> str:
@@ -147,20 +145,7 @@ class DMAUnwindEnv(gym.Env):
             gym.logger.warn("render() called without a render_mode; pass render_mode='ansi' or 'rgb_array'")
             return None
         if self.render_mode == "ansi":
-            return self._status_line()
+            from dma_gym.render import status_line
+            return status_line(self.engine, 0)
         from dma_gym.render import dashboard
-        return dashboard(self._history, self.engine.is_ac)
-
-    def _status_line(self) -> str:
-        s = self.engine.state
-        if self.engine.is_ac:
-            return (f"step {int(s.step[0])}/{self.engine.market.steps} | shares {s.hold[0, 0, 0]:,.0f} | "
-                    f"price {s.price[0, 0]:.4f} | cash {s.cash[0, 0]:,.0f}")
-        dd = 1.0 - s.tier_level[0]
-        ann = s.basis[0] * TRADING_DAYS / np.maximum(s.days_left[0], 1.0)
-        flags = (" CALL" if s.call_active[0, 0] else "") + (" LIQUIDATED" if s.liquidated[0, 0] else "") \
-            + (" RESTRICTED" if s.reg_active[0] else "")
-        return (f"day {int(s.day[0]):>2} step {int(s.step[0]):>3} | NAV {s.equity[0, 0] / s.equity0[0, 0]:.3f} "
-                f"lev {s.leverage[0, 0]:.2f} margin {s.margin_ratio[0, 0]:.2f}{flags} | "
-                + " ".join(f"{t} {-d:+.1%}" for t, d in zip(TIER_NAMES, dd))
-                + f" | IC {ann[1]:+.0%} IM {ann[2]:+.0%} | LD {s.ld_share[0]:.1%}")
+        return dashboard(self._history)
