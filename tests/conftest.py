@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 import dma_gym
+from dma_gym import Engine
+from dma_gym.core.layout import views
 from dma_gym.market import Market
 
 
@@ -24,21 +26,25 @@ def market(name: str, **overrides) -> Market:
 
 
 def rollout(m: Market, n_envs: int, seed: int, steps: int | None = None, controlled=None, actions_fn=None):
-    """Run ``steps`` batched steps from fresh episodes; yields the state after every step."""
-    buf, s, dims = m.allocate(n_envs)
-    ctrl = np.zeros(m.n_managers, bool) if controlled is None else controlled
-    rngs = [np.random.default_rng([seed, e]) for e in range(n_envs)]
-    for e in range(n_envs):
-        m.reset_env(buf, dims, e, rngs[e], ctrl)
-    z = np.zeros((n_envs, m.n_shocks))
-    act = np.zeros((n_envs, m.n_managers, m.n_actions))
+    """Run ``steps`` steps (default: the episode) of an ``Engine`` of ``n_envs`` fresh episodes
+    (env e seeded with ``seed + e``) whose learners are the ``controlled`` managers ((A,) bool;
+    default none: heuristic managers only). Before each step ``actions_fn(k, s, rng)`` (if given)
+    returns (E, A, n_actions) actions, of which the learners' rows are passed on. Yields
+    ``(k, buf, s)`` after every step: the engine's flat buffers and writable named views of them."""
+    learners = () if controlled is None else tuple(int(a) for a in np.flatnonzero(controlled))
+    eng = Engine(m.config, n_envs, learners)
+    eng.reset(seed=seed)
+    s = views(eng.buf, eng.dims)
+    rng = np.random.default_rng([seed, n_envs, 7919])  # for actions_fn, apart from the envs' streams
     for k in range(steps or m.steps):
-        for e in range(n_envs):
-            m.draw_shocks(rngs[e], z[e])
-        if actions_fn is not None:
-            act[:] = actions_fn(k, s, rngs[0])
-        m.step(buf, dims, act, z)
-        yield k, buf, s
+        act = None if actions_fn is None else actions_fn(k, s, rng)
+        if learners:
+            a = np.zeros((n_envs, eng.num_learners, eng.act_dim)) if act is None else \
+                np.asarray(act)[:, list(learners), :eng.act_dim]
+            eng.step(a)
+        else:
+            eng.step(None)
+        yield k, eng.buf, s
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 import dma_gym
-from dma_gym.config import FUTURES_NAMES, TIER_NAMES
+from dma_gym import Engine
+from dma_gym.config import FUTURES_NAMES, TIER_NAMES, MarketConfig
 from dma_gym.core.layout import State
 from dma_gym.market import Market
 
@@ -25,17 +26,28 @@ class Args:
     """seeds in the batched summary (0 to skip it)"""
 
 
-def run_episode(m: Market, seed: int, on_close=None) -> State:
-    """One episode of a fully heuristic market (no learner); calls ``on_close(state)`` daily."""
-    buf, s, dims = m.allocate(1)
-    rng = np.random.default_rng(seed)
-    m.reset_env(buf, dims, 0, rng, np.zeros(m.n_managers, bool))
-    z = np.zeros((1, m.n_shocks))
-    act = np.zeros((1, m.n_managers, m.n_actions))
+def heuristic_engine(market: Market | MarketConfig, n: int, passive_dma: bool = False) -> Engine:
+    """An Engine of ``n`` envs of a fully heuristic market (no learner), not reset yet. With
+    ``passive_dma`` every DMA book is controlled with zero actions (frozen): step it with
+    :func:`zero_actions`."""
+    cfg = market.config if isinstance(market, Market) else market
+    return Engine(cfg, n, learners=range(cfg.n_managers) if passive_dma else ())
+
+
+def zero_actions(engine: Engine) -> np.ndarray | None:
+    """What ``engine.step`` takes in a heuristic run: None without learners, else zeros."""
+    return np.zeros((engine.num_envs, engine.num_learners, engine.act_dim)) if engine.num_learners else None
+
+
+def run_episode(m: Market | MarketConfig, seed: int, on_close=None) -> State:
+    """One episode of a fully heuristic market (no learner), seeded with ``seed``; calls
+    ``on_close(state)`` daily. Returns the final state (read-only views)."""
+    eng = heuristic_engine(m, 1)
+    eng.reset(seed=seed)
+    s = eng.state
     last_day = 0
     while not s.done[0]:
-        m.draw_shocks(rng, z[0])
-        m.step(buf, dims, act, z)
+        eng.step(None)
         if s.day[0] != last_day:
             last_day = int(s.day[0])
             if on_close is not None:
@@ -43,30 +55,27 @@ def run_episode(m: Market, seed: int, on_close=None) -> State:
     return s
 
 
-def batch_drawdowns(m: Market, n: int, passive_dma: bool = False) -> tuple[np.ndarray, State]:
-    """Final tier drawdowns (n, tiers) over seeds 0..n-1 in one batched run. With ``passive_dma``
-    the DMA books are frozen (controlled, zero actions): the same-shock counterfactual."""
-    buf, s, dims = m.allocate(n)
-    rngs = [np.random.default_rng(seed) for seed in range(n)]
-    for e in range(n):
-        m.reset_env(buf, dims, e, rngs[e], np.full(m.n_managers, passive_dma))
-    z = np.zeros((n, m.n_shocks))
-    act = np.zeros((n, m.n_managers, m.n_actions))
+def batch_drawdowns(m: Market | MarketConfig, n: int, passive_dma: bool = False) -> tuple[np.ndarray, State]:
+    """Final tier drawdowns (n, tiers) over seeds 0..n-1 (env i seeded with i) in one engine.
+    With ``passive_dma`` the DMA books are frozen (controlled, zero actions): the same-shock
+    counterfactual."""
+    eng = heuristic_engine(m, n, passive_dma)
+    eng.reset(seed=0)
+    s = eng.state
+    act = zero_actions(eng)
     while not s.done.all():
-        for e in range(n):
-            m.draw_shocks(rngs[e], z[e])
-        m.step(buf, dims, act, z)
+        eng.step(act)
     return 1.0 - s.tier_level, s
 
 
 def summary(args: Args) -> None:
     """Means over seeds: the scenario, its passive-DMA counterfactual, and the comparison."""
     cfg = dma_gym.scenarios.get(args.scenario)
-    rows = [(args.scenario, batch_drawdowns(Market(cfg), args.seeds))]
+    rows = [(args.scenario, batch_drawdowns(cfg, args.seeds))]
     frozen = cfg.replace(margin_liquidation=0.0, margin_call=1e-6, margin_warning=1e-6)
-    rows.append((f"{args.scenario}, DMA passive", batch_drawdowns(Market(frozen), args.seeds, True)))
+    rows.append((f"{args.scenario}, DMA passive", batch_drawdowns(frozen, args.seeds, True)))
     if args.compare:
-        rows.append((args.compare, batch_drawdowns(Market(dma_gym.scenarios.get(args.compare)), args.seeds)))
+        rows.append((args.compare, batch_drawdowns(dma_gym.scenarios.get(args.compare), args.seeds)))
     print(f"\nmean over {args.seeds} seeds (same shocks per seed across rows): drawdown from start (%)")
     print(f"{'':24} " + " ".join(f"{t:>8}" for t in TIER_NAMES) + "  peak-LD%  liquidated%")
     for name, (dd, s) in rows:
@@ -78,7 +87,7 @@ def summary(args: Args) -> None:
 
 def main(args: Args) -> None:
     t0 = time.perf_counter()
-    m = Market(dma_gym.scenarios.get(args.scenario))
+    cfg = dma_gym.scenarios.get(args.scenario)
     prev = {"tier": np.ones(5), "calls": 0}
     head = (f"{'day':>3} | " + " ".join(f"{t:>8}" for t in TIER_NAMES) + " | "
             + " ".join(f"{f + ' ann':>7}" for f in FUTURES_NAMES) + " | ld%   | calls liq | reg")
@@ -96,19 +105,19 @@ def main(args: Args) -> None:
               + f" | {s.ld_share_close[0] * 100:5.1f} | {int(s.call_active[0].sum()):>5} {int(s.liquidated[0].sum()):>3}"
               + f" | {'on' if s.reg_active[0] else '-'}")
 
-    s = run_episode(m, args.seed, on_close)
+    s = run_episode(cfg, args.seed, on_close)
     dd = (1 - s.tier_level[0]) * 100
     print("-" * len(head))
     print("episode drawdown from start (%): " + ", ".join(f"{t} {d:.1f}" for t, d in zip(TIER_NAMES, dd)))
     print(f"peak limit-down share {s.ld_share_peak[0] * 100:.1f}%, managers liquidated "
-          f"{int(s.liquidated[0].sum())}/{m.n_managers}, national-team budget used "
-          f"{m.config.nt_budget - s.nt_budget[0]:.1f} bn")
+          f"{int(s.liquidated[0].sum())}/{cfg.n_managers}, national-team budget used "
+          f"{cfg.nt_budget - s.nt_budget[0]:.1f} bn")
     if args.compare:
-        c = run_episode(Market(dma_gym.scenarios.get(args.compare)), args.seed)
+        c = run_episode(dma_gym.scenarios.get(args.compare), args.seed)
         cdd = (1 - c.tier_level[0]) * 100
         print(f"\n{args.compare!r} with the same seed, drawdown (%): "
               + ", ".join(f"{t} {d:.1f}" for t, d in zip(TIER_NAMES, cdd))
-              + f"; liquidated {int(c.liquidated[0].sum())}/{m.n_managers}")
+              + f"; liquidated {int(c.liquidated[0].sum())}/{cfg.n_managers}")
     if args.seeds > 0:
         summary(args)
     print(f"\n(wall time {time.perf_counter() - t0:.1f}s incl. numba compilation on first run)")

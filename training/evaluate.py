@@ -117,9 +117,8 @@ def run_policy(name: str, args: Args, bar=None) -> PolicyResult:
     E = min(args.num_envs, n_ep)
     venv = DMAUnwindVectorEnv(num_envs=E, scenario=args.scenario)
     policy = agents.make(name, venv)
-    b = venv._b
-    s = b.state
-    is_ac = b.is_ac
+    eng = venv.engine  # the Engine the vector env steps: its state is read after each step
+    s = eng.state
     for start in range(0, n_ep, E):
         n = min(E, n_ep - start)
         obs, info = venv.reset(seed=[args.seed + start + i for i in range(E)])
@@ -130,7 +129,7 @@ def run_policy(name: str, args: Args, bar=None) -> PolicyResult:
         cost = np.zeros(E)
         record = start == 0
         if record:
-            history.append(snapshot(b, 0, 0))
+            history.append(snapshot(eng, 0, 0))
         while active.any():
             action, _ = policy.predict(obs, deterministic=True)
             p_pre = s.price.copy()
@@ -141,14 +140,14 @@ def run_policy(name: str, args: Args, bar=None) -> PolicyResult:
             np.maximum(peak, nav, out=peak)
             np.maximum(max_dd, 1.0 - nav / peak, out=max_dd)
             if record and active[0]:
-                history.append(snapshot(b, 0, 0))
+                history.append(snapshot(eng, 0, 0))
             for e in np.flatnonzero(active & (term | trunc)):
                 j = start + e
                 out["final_nav"][j] = nav[e]
                 out["liquidated"][j] = float(info["forced_liquidation"][e])
                 out["max_drawdown"][j] = max_dd[e]
                 steps[j] = int(info["step"][e])
-                if is_ac:
+                if "implementation_shortfall" in info:  # the Almgren-Chriss benchmark
                     c = venv.config
                     out["shortfall_pct"][j] = info["implementation_shortfall"][e] / (c.initial_shares * c.initial_price) * 100
                 else:
@@ -196,7 +195,7 @@ def format_table(results: list[PolicyResult], scenario: str, seed: int) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(results: list[PolicyResult], out: Path, is_ac: bool) -> list[Path]:
+def write_outputs(results: list[PolicyResult], out: Path) -> list[Path]:
     """CSV files and PNG plots into ``out``; returns the written paths."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -235,7 +234,7 @@ def write_outputs(results: list[PolicyResult], out: Path, is_ac: bool) -> list[P
 
     from dma_gym.render import dashboard
     for r in results:
-        frame = dashboard(r.history, is_ac)
+        frame = dashboard(r.history)
         fig = Figure(figsize=(frame.shape[1] / 100, frame.shape[0] / 100), dpi=100)
         fig.figimage(frame)
         p = out / f"dashboard_{r.name}.png"
@@ -249,8 +248,7 @@ def main(args: Args) -> list[PolicyResult]:
     results = evaluate(args)
     print(format_table(results, args.scenario, args.seed))
     if args.out:
-        is_ac = args.scenario == "almgren_chriss"
-        for p in write_outputs(results, Path(args.out), is_ac):
+        for p in write_outputs(results, Path(args.out)):
             print(f"wrote {p}")
     print(f"(wall time {time.perf_counter() - t0:.1f}s)")
     return results

@@ -176,36 +176,52 @@ def _prepare_nb(s, io, e):
 
 
 @kernel
-def _finish_nb(model, u, s, io, e, step_outputs):
-    """Observations, info and reward baselines of env ``e``; with ``step_outputs`` also its
-    rewards since the last call and its termination and truncation flags (else, after a reset,
-    those are left as they are).
+def _step_outputs_nb(model, s, io, e):
+    """Env ``e``'s rewards since the last call and its termination and truncation flags (before
+    ``_refresh_nb`` moves the reward baselines).
 
     Market reward: change of log NAV. Almgren-Chriss reward: minus the step's mean-variance
     shortfall, -(n_k (S_0 - S~_k) + lambda sigma^2 tau x_k^2) / (X S_0) x 100 (percent of initial
     value), whose expected sum is -(E[IS] + lambda Var[IS]) for any deterministic schedule.
     """
     pf = model.pf
+    done = s.done[e]
+    if _is_ac(pf):
+        rp = model.rp
+        x0 = pf[P.AC_X0]
+        s0 = rp[R.AC_S0]
+        x = s.hold[e, 0, 0]
+        n = -s.fill[e, 0, 0]
+        d_is = n * s0 - (s.cash[e, 0] - io.prev[e, 0])
+        var = rp[R.AC_LAMBDA] * pf[P.AC_SIGMA] ** 2 * pf[P.DT] * x * x
+        io.reward[e, 0] = -(d_is + var) / (x0 * s0) * 100.0
+        io.terminated[e, 0] = done
+    else:
+        term_liq = model.rp[R.TERM_ON_LIQ] > 0.5
+        for m in range(io.learners.shape[0]):
+            a = io.learners[m]
+            io.reward[e, m] = log_nav_nb(s.equity[e, a], s.equity0[e, a]) - io.prev[e, m]
+            io.terminated[e, m] = done or (term_liq and s.liquidated[e, a])
+    max_steps = io.ctl[C.MAX_STEPS]
+    io.truncated[e] = max_steps > 0 and s.step[e] >= max_steps
+
+
+@kernel
+def _refresh_nb(model, u, s, io, e):
+    """Env ``e``'s observations, info rows and reward baselines (log NAV; cash in Almgren-Chriss)."""
+    pf = model.pf
     M = io.learners.shape[0]
     T = s.tier_level.shape[1]
     K = s.index_level.shape[1]
     done = s.done[e]
     if _is_ac(pf):
-        _finish_ac_nb(model, s, io, e, step_outputs)
+        _refresh_ac_nb(model, s, io, e)
     else:
         observe_env_nb(pf, u, s, e, io.learners, model.obs_low, model.obs_high, io.obs[e])
-        term_liq = model.rp[R.TERM_ON_LIQ] > 0.5
         for m in range(M):
             a = io.learners[m]
-            now = log_nav_nb(s.equity[e, a], s.equity0[e, a])
-            if step_outputs:
-                io.reward[e, m] = now - io.prev[e, m]
-                io.terminated[e, m] = done or (term_liq and s.liquidated[e, a])
-            io.prev[e, m] = now
+            io.prev[e, m] = log_nav_nb(s.equity[e, a], s.equity0[e, a])
             io.info[e, m, I.IMPLEMENTATION_SHORTFALL] = 0.0
-    if step_outputs:
-        max_steps = io.ctl[C.MAX_STEPS]
-        io.truncated[e] = max_steps > 0 and s.step[e] >= max_steps
     for m in range(M):
         a = io.learners[m]
         r = io.info[e, m]
@@ -231,22 +247,15 @@ def _finish_nb(model, u, s, io, e, step_outputs):
 
 
 @kernel
-def _finish_ac_nb(model, s, io, e, step_outputs):
+def _refresh_ac_nb(model, s, io, e):
     pf = model.pf
     rp = model.rp
     x0 = pf[P.AC_X0]
     s0 = rp[R.AC_S0]
     cash = s.cash[e, 0]
-    x = s.hold[e, 0, 0]
-    n = -s.fill[e, 0, 0]
-    d_is = n * s0 - (cash - io.prev[e, 0])
-    var = rp[R.AC_LAMBDA] * pf[P.AC_SIGMA] ** 2 * pf[P.DT] * x * x
     io.prev[e, 0] = cash
-    if step_outputs:
-        io.reward[e, 0] = -(d_is + var) / (x0 * s0) * 100.0
-        io.terminated[e, 0] = s.done[e]
     o = io.obs[e, 0]
-    o[0] = min(max(x / x0, 0.0), 2.0)
+    o[0] = min(max(s.hold[e, 0, 0] / x0, 0.0), 2.0)
     o[1] = s.step[e] / pf[P.STEPS]
     o[2] = min(max((s.price[e, 0] - s0) / rp[R.AC_OBS_SCALE], -10.0), 10.0)
     io.info[e, 0, I.IMPLEMENTATION_SHORTFALL] = x0 * s0 - cash if s.done[e] else 0.0
@@ -268,9 +277,9 @@ def _ended_nb(s, io, e):
 
 
 @kernel
-def _reset_one_nb(model, u, s, buf, tmpl, io, e, step_outputs):
-    """A fresh episode in env ``e`` from ``io.next_seed[e]``, its actions and clip counts
-    zeroed, its outputs written (with ``step_outputs``: reward 0, not terminated or truncated)."""
+def _reset_one_nb(model, u, s, buf, tmpl, io, e):
+    """A fresh episode in env ``e`` from ``io.next_seed[e]``, its actions and clip counts zeroed,
+    its observations, info and reward baselines written."""
     st = io.streams[e]
     for j in range(4):
         st[j] = io.next_seed[e, j]
@@ -280,15 +289,9 @@ def _reset_one_nb(model, u, s, buf, tmpl, io, e, step_outputs):
     for a in range(io.act_buf.shape[1]):
         for j in range(io.act_buf.shape[2]):
             io.act_buf[e, a, j] = 0.0
-    M = io.learners.shape[0]
-    for m in range(M):
+    for m in range(io.learners.shape[0]):
         io.clipped[e, m] = 0
-    _finish_nb(model, u, s, io, e, False)
-    if step_outputs:
-        for m in range(M):
-            io.reward[e, m] = 0.0
-            io.terminated[e, m] = False
-        io.truncated[e] = False
+    _refresh_nb(model, u, s, io, e)
     io.was_reset[e] = True
 
 
@@ -303,9 +306,13 @@ def engine_range_nb(model, tmpl, buf, io, e0, e1):
     for e in range(e0, e1):
         io.was_reset[e] = False
         io.final[e] = False
-        if io.reset[e]:
+        if io.reset[e]:  # an explicit reset or a pending next-step autoreset
             io.reset[e] = False
-            _reset_one_nb(model, u, s, buf, tmpl, io, e, True)
+            _reset_one_nb(model, u, s, buf, tmpl, io, e)
+            for m in range(M):
+                io.reward[e, m] = 0.0
+                io.terminated[e, m] = False
+            io.truncated[e] = False
             continue
         if mode == Mode.RESET:
             continue
@@ -315,7 +322,8 @@ def engine_range_nb(model, tmpl, buf, io, e0, e1):
                 ac_step_env_nb(model.pf, u, s, e, io.act_buf, io.shocks[e])
             else:
                 market_step_env_nb(model.pf, u, s, e, io.act_buf, io.shocks[e])
-        _finish_nb(model, u, s, io, e, True)
+        _step_outputs_nb(model, s, io, e)
+        _refresh_nb(model, u, s, io, e)
         if mode == Mode.NEXT_STEP:
             io.reset[e] = _ended_nb(s, io, e)
         elif mode == Mode.SAME_STEP and _ended_nb(s, io, e):
@@ -325,7 +333,7 @@ def engine_range_nb(model, tmpl, buf, io, e0, e1):
                     io.final_obs[e, m, j] = io.obs[e, m, j]
                 for j in range(io.info.shape[2]):
                     io.final_info[e, m, j] = io.info[e, m, j]
-            _reset_one_nb(model, u, s, buf, tmpl, io, e, False)
+            _reset_one_nb(model, u, s, buf, tmpl, io, e)
 
 
 @entry

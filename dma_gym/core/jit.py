@@ -8,24 +8,39 @@ array and direction, about 1 us per call) wherever numba's pruning pass cannot p
 redundant, which at ~25 stage calls per step cost more than the market itself. Without NRT a
 kernel call costs what its arguments cost to pass.
 
-``entry``: the functions the Python side calls. They build the named views from the flat
-buffers (``layout.state_views_nb``, inlined: a pointer offset and strides per view) and hand them
-to kernels. They allocate nothing either and are compiled without NRT too, so building the ~150
-views costs no reference counting; the buffers they view are owned by the Python caller for the
-whole call.
+``entry``: the functions the Python side calls (``engine_nb``'s entries, and small helpers the
+tests call directly). The engine's entries build the named views from the flat buffers
+(``layout.state_views_nb``: a pointer offset and strides per view, emitted in place) and hand
+them to kernels. They allocate nothing either and are compiled without NRT too, so building the
+~120 views costs no reference counting; the buffers they view are owned by the Python caller for
+the whole call.
 """
 from __future__ import annotations
 
 from numba import njit
+from numba.core.registry import CPUDispatcher
 
 
 _FLAGS = dict(cache=True, _nrt=False, error_model="numpy")
 
 
+class Kernel(CPUDispatcher):
+    """A kernel's dispatcher: jitted callers use it as any other; Python cannot call it (no
+    Python wrapper is compiled for it), and gets a TypeError saying so."""
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"{self.py_func.__name__} is a core kernel, callable from jitted code only "
+                        "(drive the market through dma_gym.Engine)")
+
+
 def kernel(fn):
     """Compile ``fn`` as an allocation-free core kernel (on-disk cache, no NRT, IEEE division:
-    no zero-divisor check and branch per division)."""
-    return njit(**_FLAGS, no_cpython_wrapper=True, no_cfunc_wrapper=True)(fn)
+    no zero-divisor check and branch per division). No Python or C wrapper is generated: most
+    kernels take the ~100-array State, whose unboxing wrapper alone took a second or more to
+    compile per kernel; they are only ever called from other jitted functions."""
+    d = njit(**_FLAGS, no_cpython_wrapper=True, no_cfunc_wrapper=True)(fn)
+    d.__class__ = Kernel
+    return d
 
 
 def entry(fn):

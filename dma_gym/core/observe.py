@@ -1,4 +1,6 @@
 """Observations: normalised, bounded features of one manager's view of the market, batched."""
+from enum import IntEnum
+
 import numpy as np
 
 from dma_gym.core.futures_nb import basis_annualized_nb
@@ -72,17 +74,24 @@ N_OBS = len(OBS_FEATURES)
 OBS_LOW = np.array([f[1] for f in OBS_FEATURES], np.float32)
 OBS_HIGH = np.array([f[2] for f in OBS_FEATURES], np.float32)
 
+O = IntEnum("O", {name.upper(): i for i, (name, _, _) in enumerate(OBS_FEATURES)})
+O.__doc__ = "Observation offsets by feature name; per-tier (per-contract) blocks start at the first tier's (IF's)."
+
 
 @kernel
-def _put(out, j, x, lo, hi):
-    if x != x:  # NaN cannot occur in a valid state; keep the box contract regardless
-        x = 0.0
-    out[j] = min(max(x, lo[j]), hi[j])
+def _clip_row_nb(o, lo, hi):
+    """Clip a written observation row into its box (NaN, impossible in a valid state, -> 0)."""
+    for j in range(o.shape[0]):
+        x = o[j]
+        if x != x:
+            x = 0.0
+        o[j] = min(max(x, lo[j]), hi[j])
 
 
 @kernel
 def observe_env_nb(pf, u, s, e, managers, lo, hi, out):
-    """Fill ``out`` (M, N_OBS) for env ``e`` (``lo``/``hi``: the feature bounds)."""
+    """Fill ``out`` (M, N_OBS) for env ``e`` (``lo``/``hi``: the feature bounds): each feature
+    written at its offset in :class:`O`, then the row clipped into its box."""
     A = s.cash.shape[1]
     K = s.fut.shape[2]
     T = s.tier_level.shape[1]
@@ -102,53 +111,54 @@ def observe_env_nb(pf, u, s, e, managers, lo, hi, out):
         o = out[m]
         eq0 = s.equity0[e, a]
         mr = s.margin_ratio[e, a]
-        _put(o, 0, s.equity[e, a] / eq0, lo, hi)
-        _put(o, 1, s.leverage[e, a] / 10.0, lo, hi)
-        _put(o, 2, mr, lo, hi)
-        _put(o, 3, mr - pf[P.M_WARN], lo, hi)
-        _put(o, 4, mr - pf[P.M_CALL], lo, hi)
-        _put(o, 5, mr - pf[P.M_LIQ], lo, hi)
-        _put(o, 6, 1.0 if s.call_active[e, a] else 0.0, lo, hi)
+        o[O.NAV] = s.equity[e, a] / eq0
+        o[O.LEVERAGE] = s.leverage[e, a] / 10.0
+        o[O.MARGIN_RATIO] = mr
+        o[O.TO_WARNING] = mr - pf[P.M_WARN]
+        o[O.TO_CALL] = mr - pf[P.M_CALL]
+        o[O.TO_LIQUIDATION] = mr - pf[P.M_LIQ]
+        o[O.MARGIN_CALL] = 1.0 if s.call_active[e, a] else 0.0
         left = 1.0
         if s.call_active[e, a]:
             left = (s.call_deadline[e, a] - s.step[e]) / max(pf[P.CALL_STEPS], 1.0)
-        _put(o, 7, left, lo, hi)
-        _put(o, 8, 1.0 if s.warning[e, a] else 0.0, lo, hi)
+        o[O.CALL_TIME_LEFT] = left
+        o[O.WARNING] = 1.0 if s.warning[e, a] else 0.0
         locked = 0.0
         for t in range(T):
             expo = 0.0
             for i in range(u.tier_start[t], u.tier_start[t + 1]):
                 expo += s.hold[e, a, i] * s.price[e, i]
                 locked += s.locked[e, a, i] * s.price[e, i]
-            _put(o, 9 + t, expo / eq0, lo, hi)
+            o[O.EXPOSURE_CSI300 + t] = expo / eq0
         for k in range(K):
-            _put(o, 14 + k, s.fut[e, a, k] * s.fut_price[e, k] / eq0, lo, hi)
-        _put(o, 17, s.cash[e, a] / eq0, lo, hi)
+            o[O.FUTURES_IF + k] = s.fut[e, a, k] * s.fut_price[e, k] / eq0
+        o[O.CASH] = s.cash[e, a] / eq0
         for k in range(K):
-            _put(o, 18 + k, basis_annualized_nb(s.basis[e, k], s.days_left[e, k]), lo, hi)
+            o[O.BASIS_ANN_IF + k] = basis_annualized_nb(s.basis[e, k], s.days_left[e, k])
         for t in range(T):
-            _put(o, 21 + t, 10.0 * (s.tier_level[e, t] / s.tier_prev_close[e, t] - 1.0), lo, hi)
-            _put(o, 26 + t, 1.0 - s.tier_level[e, t] / s.tier_peak[e, t], lo, hi)
+            o[O.RET_TODAY_CSI300 + t] = 10.0 * (s.tier_level[e, t] / s.tier_prev_close[e, t] - 1.0)
+            o[O.DRAWDOWN_CSI300 + t] = 1.0 - s.tier_level[e, t] / s.tier_peak[e, t]
             adv = 0.0
             for i in range(u.tier_start[t], u.tier_start[t + 1]):
                 adv += u.adv[i]
-            _put(o, 31 + t, s.tier_value_day[e, t] / adv, lo, hi)
-            _put(o, 37 + t, s.tier_ld_share[e, t], lo, hi)
-            _put(o, 42 + t, s.stress[e, t], lo, hi)
-            _put(o, 52 + t, s.tier_sell_flow[e, t], lo, hi)
-        _put(o, 36, s.ld_share[e], lo, hi)
+            o[O.VOLUME_CSI300 + t] = s.tier_value_day[e, t] / adv
+            o[O.LIMIT_DOWN_CSI300 + t] = s.tier_ld_share[e, t]
+            o[O.STRESS_CSI300 + t] = s.stress[e, t]
+            o[O.SELL_FLOW_CSI300 + t] = s.tier_sell_flow[e, t]
+        o[O.LIMIT_DOWN_SHARE] = s.ld_share[e]
         quota = 1.0
         if s.reg_active[e] and s.gross0[e, a] > 0.0:
             quota = (pf[P.NET_SELL_CAP] * s.gross0[e, a] - s.day_net_sold[e, a]) / s.gross0[e, a]
-        _put(o, 47, quota, lo, hi)
-        _put(o, 48, 1.0 if s.reg_active[e] else 0.0, lo, hi)
-        _put(o, 49, 1.0 if s.halted[e] else 0.0, lo, hi)
-        _put(o, 50, (s.step[e] % spd) / spd, lo, hi)
-        _put(o, 51, s.day[e] / horizon, lo, hi)
+        o[O.SELL_QUOTA] = quota
+        o[O.RESTRICTED] = 1.0 if s.reg_active[e] else 0.0
+        o[O.HALTED] = 1.0 if s.halted[e] else 0.0
+        o[O.TIME_OF_DAY] = (s.step[e] % spd) / spd
+        o[O.DAY] = s.day[e] / horizon
         own_liq = 1.0 if s.liquidated[e, a] else 0.0
-        _put(o, 57, (n_liq - own_liq) / max(A - 1, 1), lo, hi)
+        o[O.PEERS_LIQUIDATED] = (n_liq - own_liq) / max(A - 1, 1)
         g0_peers = peer_g0 - s.gross0[e, a]
         sold_peers = peer_sold - s.sold_step[e, a]
-        _put(o, 58, sold_peers / g0_peers if g0_peers > 0.0 else 0.0, lo, hi)
+        o[O.PEERS_SELLING] = sold_peers / g0_peers if g0_peers > 0.0 else 0.0
         g = s.gross[e, a]
-        _put(o, 59, locked / g if g > 0.0 else 0.0, lo, hi)
+        o[O.LOCKED_SHARE] = locked / g if g > 0.0 else 0.0
+        _clip_row_nb(o, lo, hi)

@@ -2,11 +2,11 @@
 
 ``reference_step(market, buf, dims, actions, shocks)`` has the same in-place effect on the state
 buffers ``buf.sf``, ``buf.si``, ``buf.sb`` as one ``Engine.step`` has on ``engine.buf`` (the core's
-``dma_gym.core.step.env_step_views_nb`` on every env), given the actions the core read
-(``engine.core_actions``) and the shocks it drew (``engine.shocks``), in both the market mode and
-the Almgren-Chriss mode. It is an independent re-implementation of the same equations: it imports
-nothing from the core except the memory layout (:mod:`dma_gym.core.layout`), and it is written
-with numpy arrays over stocks and managers instead of the core's scalar loops.
+``step.market_step_env_nb`` or ``ac_nb.ac_step_env_nb`` on every env not done), given the actions
+the core read (``engine.core_actions``) and the shocks it drew (``engine.shocks``), in both the
+market mode and the Almgren-Chriss mode. It is an independent re-implementation of the same
+equations: it imports nothing from the core except the memory layout (:mod:`dma_gym.core.layout`),
+and it is written with numpy arrays over stocks and managers instead of the core's scalar loops.
 ``tests/core/test_reference.py`` checks that the two agree on randomized states and actions.
 
 Floating point: wherever the core accumulates a sum in a loop, the reference reproduces that

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from dma_gym.core.jit import kernel
+from dma_gym.core.jit import entry, kernel
 
 _U64 = np.uint64
 ZIG_R = 3.6541528853610088  # start of the tail
@@ -64,21 +64,26 @@ def seed_state(rng: np.random.Generator, out: np.ndarray) -> None:
 
 
 @kernel
-def _rotl(x, k):
-    return (x << _U64(k)) | (x >> _U64(64 - k))
+def _rotl23(x):
+    return (x << _U64(23)) | (x >> _U64(41))
+
+
+@kernel
+def _rotl45(x):
+    return (x << _U64(45)) | (x >> _U64(19))
 
 
 @kernel
 def _xo(s0, s1, s2, s3):
     """One xoshiro256++ step on a state held in registers: (64 bits, new state)."""
-    result = _rotl(s0 + s3, 23) + s0
+    result = _rotl23(s0 + s3) + s0
     t = s1 << _U64(17)
     s2 ^= s0
     s3 ^= s1
     s1 ^= s2
     s0 ^= s3
     s2 ^= t
-    s3 = _rotl(s3, 45)
+    s3 = _rotl45(s3)
     return result, s0, s1, s2, s3
 
 
@@ -134,7 +139,7 @@ def _normal(s0, s1, s2, s3):
     return x, s0, s1, s2, s3
 
 
-@kernel
+@entry
 def next_u64_nb(st):
     """xoshiro256++: the next 64 random bits of stream ``st`` (4,) uint64, advancing it."""
     r, st[0], st[1], st[2], st[3] = _xo(st[0], st[1], st[2], st[3])
@@ -154,7 +159,7 @@ def normal_nb(st):
     return x
 
 
-@kernel
+@entry
 def fill_shocks_nb(st, z, n_normal):
     """One step's shocks into ``z``: ``n_normal`` standard normals, then uniforms."""
     s0, s1, s2, s3 = st[0], st[1], st[2], st[3]
@@ -166,7 +171,7 @@ def fill_shocks_nb(st, z, n_normal):
     st[0], st[1], st[2], st[3] = s0, s1, s2, s3
 
 
-@kernel
+@entry
 def fill_normals_nb(st, out):
     """Standard normals into every element of the 1-d array ``out``."""
     s0, s1, s2, s3 = st[0], st[1], st[2], st[3]
@@ -175,7 +180,7 @@ def fill_normals_nb(st, out):
     st[0], st[1], st[2], st[3] = s0, s1, s2, s3
 
 
-@kernel
+@entry
 def fill_uniforms_nb(st, out):
     """U[0, 1) into every element of the 1-d array ``out``."""
     s0, s1, s2, s3 = st[0], st[1], st[2], st[3]

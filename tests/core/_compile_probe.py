@@ -1,9 +1,10 @@
 """Subprocess probe for the compile-once tests (not a test module).
 
-Rolls the core forward through ``conftest.rollout`` under several scenarios, overrides (price
-limits off, sequential clearing, other steps per day, the Almgren-Chriss mode) and batch sizes,
-then prints, as JSON on the last line of stdout, the number of compiled signatures of every numba
-dispatcher defined in the core modules: ``{"dma_gym.core.step.step_nb": 1, ...}``.
+Rolls engines forward through ``conftest.rollout`` (an ``Engine`` per case: one jitted entry per
+step) under several scenarios, overrides (price limits off, sequential clearing, other steps per
+day, the Almgren-Chriss mode), batch sizes and numbers of learners (none included), then prints,
+as JSON on the last line of stdout, the number of compiled signatures of every numba dispatcher
+defined in the core modules: ``{"dma_gym.core.engine_nb.engine_step_nb": 1, ...}``.
 
 Run as ``python tests/core/_compile_probe.py`` (set ``NUMBA_CACHE_DIR`` to an empty folder for a
 cold compile). ``compiled_counts`` is also imported by the tests themselves.
@@ -17,7 +18,8 @@ from pathlib import Path
 from types import ModuleType
 
 CORE_MODULES = tuple(f"dma_gym.core.{n}" for n in
-                     ("step", "market_nb", "futures_nb", "background_nb", "accounts_nb", "layout"))
+                     ("engine_nb", "reset_nb", "step", "ac_nb", "market_nb", "futures_nb", "background_nb",
+                      "accounts_nb"))
 
 # (scenario, overrides, n_envs, controlled managers, steps)
 CASES = (
@@ -47,8 +49,6 @@ def exercise() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for conftest
     from conftest import market, rollout
 
-    from dma_gym.core.layout import views
-
     for name, overrides, n_envs, n_ctrl, steps in CASES:
         m = market(name, **overrides)
         ctrl = np.zeros(m.n_managers, bool)
@@ -58,9 +58,8 @@ def exercise() -> None:
         def act(k, s, _rng, m=m, n_envs=n_envs, arng=arng):
             return arng.uniform(-1.0, 1.0, (n_envs, m.n_managers, m.n_actions))
 
-        for _, buf, _s in rollout(m, n_envs, 1, steps=steps, controlled=ctrl, actions_fn=act):
+        for _ in rollout(m, n_envs, 1, steps=steps, controlled=ctrl, actions_fn=act):
             pass
-        views(buf, m.dims(n_envs))
 
 
 def main() -> None:

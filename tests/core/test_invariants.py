@@ -1,7 +1,8 @@
 """Core invariants checked after every step of full episodes, plus determinism and batching.
 
-Every rollout goes through ``conftest.rollout``; the ``actions_fn`` hook (called right before each
-batched step) snapshots the pre-step state so that fills can be checked against what was sellable.
+Every rollout goes through ``conftest.rollout`` (an ``Engine``); the ``actions_fn`` hook (called
+right before each step) snapshots the pre-step state so that fills can be checked against what was
+sellable.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import market, rollout
 
+from dma_gym import Engine
 from dma_gym.core.layout import P, State, views
 
 REL = 1e-9  # accounting tolerance: rtol, and atol as a share of |equity0|
@@ -249,23 +251,19 @@ def test_same_seed_bit_identical(scenario):
 
 
 def test_batch_equals_single_envs():
-    """E=3 in one batch == three E=1 runs seeded like ``rollout`` seeds env e: default_rng([seed, e])."""
+    """E=3 in one engine == three E=1 engines seeded like ``rollout`` seeds env e (seed + e), with
+    the same actions."""
     m = market("feb2024")
     seed, E = 9, 3
     batch, sb = _final(m, E, seed)
-    ctrl = _controlled(m, True)
+    learners = tuple(range(N_CTRL))
     for e in range(E):
-        buf, s, dims = m.allocate(1)
-        rng = np.random.default_rng([seed, e])
+        eng = Engine(m.config, 1, learners)
+        eng.reset(seed=seed + e)
         arng = np.random.default_rng([seed + 1000, e, 7])
-        m.reset_env(buf, dims, 0, rng, ctrl)
-        z = np.zeros((1, m.n_shocks))
-        act = np.zeros((1, m.n_managers, m.n_actions))
         for _ in range(m.steps):
-            m.draw_shocks(rng, z[0])
-            act[0, :N_CTRL] = arng.uniform(-1.0, 1.0, (N_CTRL, m.n_actions))
-            m.step(buf, dims, act, z)
-        for name, a_batch, a_single in zip(State._fields, sb, s):
+            eng.step(arng.uniform(-1.0, 1.0, (1, N_CTRL, m.n_actions)))
+        for name, a_batch, a_single in zip(State._fields, sb, views(eng.buf, eng.dims)):
             assert a_batch[e].tobytes() == a_single[0].tobytes(), f"env {e}: field {name} differs"
 
 

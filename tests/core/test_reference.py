@@ -1,7 +1,9 @@
-"""The numba core (``step_nb``) matches the slow numpy oracle ``dma_gym.core.reference`` exactly
-(to 1e-10) on randomized states and actions, in market and Almgren-Chriss modes.
+"""The numba core, stepped through ``Engine.step``, matches the slow numpy oracle
+``dma_gym.core.reference`` exactly (to 1e-10) on randomized states and actions, in market and
+Almgren-Chriss modes: the oracle replays the step from a copy of the state taken before it, with
+the actions the core read (``Engine.core_actions``) and the shocks it drew (``Engine.shocks``).
 
-States come from rolling scenarios forward a random number of steps, then perturbing them toward
+States come from rolling engines forward a random number of steps, then perturbing them toward
 rare branches: stress, T+1 locks, regulation, halts, liquidations and margin calls, knocked
 snowballs, national-team triggers, names pinned at limit-down, fund queues, LP losses, controlled
 managers with extreme actions, envs at a day close or at the last step, and a done env per batch.
@@ -18,6 +20,7 @@ import pytest
 from conftest import market
 
 import dma_gym.core.reference as reference
+from dma_gym import Engine
 from dma_gym.core.layout import Buffers, P, State, views
 from dma_gym.core.reference import reference_step
 
@@ -57,9 +60,9 @@ class Case(NamedTuple):
     market: object
     dims: np.ndarray
     before: Buffers  # the perturbed state to step
-    core: Buffers  # after one numba step
-    actions: np.ndarray
-    shocks: np.ndarray
+    core: Buffers  # after one engine step
+    actions: np.ndarray  # (E, A, T + K) what the core read (clipped learners' actions)
+    shocks: np.ndarray  # (E, n_shocks) what the core drew
     done_env: int  # -1: no done env in the batch
 
 
@@ -67,41 +70,32 @@ def _copy(buf: Buffers) -> Buffers:
     return Buffers(buf.sf.copy(), buf.si.copy(), buf.sb.copy())
 
 
-def _fresh(m, rng) -> tuple[Buffers, State, np.ndarray]:
-    buf, s, dims = m.allocate(E)
-    for e in range(E):
-        m.reset_env(buf, dims, e, np.random.default_rng(rng.integers(2**32)), np.zeros(m.n_managers, bool))
-    return buf, s, dims
+def _fresh(m, rng) -> tuple[Engine, State]:
+    """An engine of E fresh episodes (seeds drawn from ``rng``) in which every manager is a learner,
+    so that any manager the perturbation marks ``controlled`` trades on actions; the returned
+    views are writable. Right after the reset no manager is controlled."""
+    eng = Engine(m.config, E, learners=range(m.n_managers))
+    eng.reset(seed=[int(rng.integers(2**32)) for _ in range(E)])
+    s = views(eng.buf, eng.dims)
+    s.controlled[:] = False
+    return eng, s
 
 
-def _rollout(m, buf, s, dims, n: int, rng) -> None:
-    """``n`` core steps; manager 0 is sometimes controlled with random actions on the way."""
+def _rollout(eng, s, n: int, rng) -> None:
+    """``n`` engine steps; manager 0 is sometimes controlled with random actions on the way."""
     if rng.random() < 0.5:
         s.controlled[:, 0] = True
-    z = np.zeros((E, m.n_shocks))
     for _ in range(n):
-        for e in range(E):
-            m.draw_shocks(rng, z[e])
-        act = rng.uniform(-1.0, 1.0, (E, m.n_managers, m.n_actions))
-        m.step(buf, dims, act, z)
+        eng.step(rng.uniform(-1.0, 1.0, (E, eng.num_learners, eng.act_dim)))
 
 
-def _random_actions(m, rng) -> np.ndarray:
-    """Uniform in [-1.2, 1.2] with a share of exact extremes and zeros."""
-    shape = (E, m.n_managers, m.n_actions)
+def _random_actions(eng, rng) -> np.ndarray:
+    """Uniform in [-1.2, 1.2] with a share of exact extremes and zeros (the engine clips them)."""
+    shape = (E, eng.num_learners, eng.act_dim)
     act = rng.uniform(-1.2, 1.2, shape)
     pick = rng.random(shape) < 0.3
     act[pick] = rng.choice([-1.2, -1.0, 0.0, 1.0, 1.2], size=int(pick.sum()))
     return act
-
-
-def _shocks(m, rng) -> np.ndarray:
-    z = np.zeros((E, m.n_shocks))
-    for e in range(E):
-        m.draw_shocks(rng, z[e])
-        if rng.random() < 0.3:  # a violent step
-            z[e, : m.n_shocks - m.n_managers] *= 3.0
-    return z
 
 
 def _perturb_market(m, s: State, rng) -> None:
@@ -223,14 +217,14 @@ def _perturb_ac(m, s: State, rng) -> None:
             s.cash[e, 0] += rng.uniform(-1e7, 1e7)
 
 
-def _finish(m, buf, s, dims, rng, actions, shocks) -> Case:
+def _finish(m, eng, s, rng, actions) -> Case:
     done_env = int(rng.integers(E)) if rng.random() < 0.75 else -1
     if done_env >= 0:
         s.done[done_env] = True
-    before = _copy(buf)
-    core = _copy(buf)
-    m.step(core, dims, actions, shocks)
-    return Case(m, dims, before, core, actions, shocks, done_env)
+    before = _copy(eng.buf)
+    eng.step(actions)
+    core = _copy(eng.buf)
+    return Case(m, eng.dims.copy(), before, core, eng.core_actions.copy(), eng.shocks.copy(), done_env)
 
 
 @functools.lru_cache(maxsize=None)
@@ -247,25 +241,25 @@ def market_case(ci: int, pos: str) -> Case:
         n = steps - 1
     else:
         n = int(rng.integers(0, steps - 1))
-    buf, s, dims = _fresh(m, rng)
-    _rollout(m, buf, s, dims, n, rng)
+    eng, s = _fresh(m, rng)
+    _rollout(eng, s, n, rng)
     _perturb_market(m, s, rng)
-    act = _random_actions(m, rng)
+    act = _random_actions(eng, rng)
     _correlation_trap(m, s, act, rng)
-    return _finish(m, buf, s, dims, rng, act, _shocks(m, rng))
+    return _finish(m, eng, s, rng, act)
 
 
 @functools.lru_cache(maxsize=None)
 def ac_case(i: int) -> Case:
     m = market("almgren_chriss")
     rng = np.random.default_rng([100, i])
-    buf, s, dims = _fresh(m, rng)
+    eng, s = _fresh(m, rng)
     n = int(rng.integers(0, m.steps))
-    _rollout(m, buf, s, dims, n, rng)
+    _rollout(eng, s, n, rng)
     _perturb_ac(m, s, rng)
-    act = _random_actions(m, rng)
+    act = _random_actions(eng, rng)
     act[rng.random(E) < 0.25, 0, 0] = 0.0
-    return _finish(m, buf, s, dims, rng, act, _shocks(m, rng))
+    return _finish(m, eng, s, rng, act)
 
 
 def assert_states_match(dims: np.ndarray, got: Buffers, want: Buffers, label: str = "") -> None:
@@ -328,7 +322,11 @@ def test_cases_reach_rare_branches():
             rationed = ((a.fill_sell < 1.0) | (a.fill_buy < 1.0)) & (live & ~a.halted)[:, None]
             hit("done env in batch", b.done)
             hit("halted env stepped", b.halted & live)
-            hit("circuit breaker trips", ~b.halted & a.halted & live)
+            # a trip halts the env for the rest of the day; a close in the same step lifts the halt
+            # again, but the step still cleared as halted: no fill and no volume in any stock
+            no_trade = ((a.fill_buy == 0.0) & (a.fill_sell == 0.0) & (a.volume_step == 0.0)).all(axis=1)
+            tripped = a.halted | no_trade
+            hit("circuit breaker trips", ~b.halted & tripped & live & (c.market.pf[P.CB_ON] > 0.5))
             hit("locked limit rationing", rationed)
             hit("sequential rationing", rationed & sequential)
             hit("no price limits", c.market.pf[P.LIMITS_ON] < 0.5)
@@ -389,5 +387,5 @@ def test_reference_is_independent_of_the_core():
         elif isinstance(node, ast.ImportFrom):
             assert node.module in allowed, node.module
             if node.module == "dma_gym.core.layout":
-                assert {a.name for a in node.names} <= {"D", "P", "Shock", "state_views_nb", "universe_views_nb"}
+                assert {a.name for a in node.names} <= {"D", "P", "Shock", "universe_views", "views"}
     assert "py_func" not in src

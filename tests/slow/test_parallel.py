@@ -1,8 +1,9 @@
-"""The threaded core step equals the serial one bit for bit (envs are independent)."""
+"""The threaded engine step equals the serial one bit for bit (envs are independent)."""
 import numpy as np
 import pytest
 
 from conftest import market
+from dma_gym import Engine
 
 pytestmark = pytest.mark.slow
 
@@ -13,21 +14,21 @@ def test_parallel_step_equals_serial(name, overrides):
     m = market(name, **overrides)
     E = 10
     runs = []
-    for parallel in (False, True):
-        buf, s, dims = m.allocate(E)
-        rngs = [np.random.default_rng([7, e]) for e in range(E)]
-        ctrl = np.zeros(m.n_managers, bool)
-        ctrl[0] = True
-        for e in range(E):
-            m.reset_env(buf, dims, e, rngs[e], ctrl)
+    for threads in (False, True):
+        eng = Engine(m.config, E, learners=(0,), threads=threads)
+        assert eng.threads is threads
+        eng.reset(seed=7)
         act_rng = np.random.default_rng(1)
-        z = np.zeros((E, m.n_shocks))
+        outs = []
         for _ in range(m.steps):
-            for e in range(E):
-                m.draw_shocks(rngs[e], z[e])
-            act = act_rng.uniform(-1, 1, (E, m.n_managers, m.n_actions))
-            m.step(buf, dims, act, z, parallel=parallel)
-        assert s.done.all()
-        runs.append(buf)
-    for a, b in zip(runs[0], runs[1]):
+            eng.step(act_rng.uniform(-1, 1, (E, 1, eng.act_dim)))
+            outs.append((eng.obs.copy(), eng.reward.copy(), eng.terminated.copy(), eng.info.copy(),
+                         eng.shocks.copy()))
+        assert eng.state.done.all()
+        runs.append((eng.buf, outs))
+    (buf_serial, out_serial), (buf_threaded, out_threaded) = runs
+    for a, b in zip(buf_serial, buf_threaded):
         np.testing.assert_array_equal(a, b)
+    for step_serial, step_threaded in zip(out_serial, out_threaded):
+        for a, b in zip(step_serial, step_threaded):
+            assert a.tobytes() == b.tobytes()

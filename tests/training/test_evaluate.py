@@ -47,7 +47,7 @@ def test_metrics_are_consistent(results):
 def test_table_and_files(results, tmp_path):
     table = format_table(results, "feb2024", 11)
     assert "hold" in table and "dump" in table and "seeds 11..16" in table
-    paths = write_outputs(results, tmp_path, is_ac=False)
+    paths = write_outputs(results, tmp_path)
     names = {p.name for p in paths}
     assert {"episodes.csv", "summary.csv", "nav_distribution.png", "dashboard_hold.png", "dashboard_dump.png"} <= names
     with (tmp_path / "episodes.csv").open() as f:
