@@ -267,7 +267,7 @@ class Engine:
             fn, args = enb.engine_step_parallel_nb, (self._model, self._tmpl, self.buf, self._io,
                                                       parallel_chunks(self.num_envs))
         else:
-            fn, args = enb.engine_step_nb, (self._model, self._tmpl, self.buf, self._io)
+            fn, args = enb.engine_step_nb, (self._model, self._tmpl, self.buf, self._io, 0, self.num_envs)
         return _bound(fn, args)
 
     @staticmethod

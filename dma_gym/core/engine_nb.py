@@ -296,11 +296,14 @@ def _reset_one_nb(model, u, s, buf, tmpl, io, e):
 
 
 @entry
-def engine_range_nb(model, tmpl, buf, io, e0, e1):
-    """One engine call for envs ``e0`` .. ``e1`` - 1 (actions already checked finite); see the
-    module docstring."""
+def engine_step_nb(model, tmpl, buf, io, e0, e1):
+    """One engine call for envs ``e0`` .. ``e1`` - 1 (see the module docstring). Returns the
+    count of NaN/inf actions of the envs it would step; if it is not 0, nothing was changed."""
     u = universe_views_nb(model.uf, model.ui, tmpl.dims)
     s = state_views_nb(buf.sf, buf.si, buf.sb, tmpl.dims)
+    bad = _count_nonfinite_nb(s, io, e0, e1)
+    if bad:
+        return bad
     mode = io.ctl[C.MODE]
     M = io.learners.shape[0]
     for e in range(e0, e1):
@@ -334,6 +337,7 @@ def engine_range_nb(model, tmpl, buf, io, e0, e1):
                 for j in range(io.info.shape[2]):
                     io.final_info[e, m, j] = io.info[e, m, j]
             _reset_one_nb(model, u, s, buf, tmpl, io, e)
+    return 0
 
 
 @entry
@@ -343,28 +347,18 @@ def engine_check_nb(tmpl, buf, io):
     return _count_nonfinite_nb(s, io, 0, io.reset.shape[0])
 
 
-@entry
-def engine_step_nb(model, tmpl, buf, io):
-    """One engine call for every env, serially. Returns the count of NaN/inf actions of the
-    envs it would step; if it is not 0, nothing was changed."""
-    bad = engine_check_nb(tmpl, buf, io)
-    if bad:
-        return bad
-    engine_range_nb(model, tmpl, buf, io, 0, io.reset.shape[0])
-    return 0
-
-
 @njit(cache=True, parallel=True)
 def engine_step_parallel_nb(model, tmpl, buf, io, n_chunks):
-    """``engine_step_nb`` with the envs in ``n_chunks`` contiguous chunks on parallel threads.
-    Envs are independent and each writes only its own rows, so the result is bit-identical to
-    the serial call. Compiled on first use, only by batches that use threads."""
+    """``engine_step_nb`` over all envs in ``n_chunks`` contiguous chunks on parallel threads,
+    after checking every env's actions. Envs are independent and each writes only its own rows,
+    so the result is bit-identical to the serial call. Compiled on first use, only by batches
+    that use threads."""
     bad = engine_check_nb(tmpl, buf, io)
     if bad:
         return bad
     E = io.reset.shape[0]
     for c in prange(n_chunks):
-        engine_range_nb(model, tmpl, buf, io, c * E // n_chunks, (c + 1) * E // n_chunks)
+        engine_step_nb(model, tmpl, buf, io, c * E // n_chunks, (c + 1) * E // n_chunks)
     return 0
 
 

@@ -33,14 +33,24 @@ class Kernel(CPUDispatcher):
                         "(drive the market through dma_gym.Engine)")
 
 
-def kernel(fn):
+def kernel(fn=None, *, inline: bool = False):
     """Compile ``fn`` as an allocation-free core kernel (on-disk cache, no NRT, IEEE division:
     no zero-divisor check and branch per division). No Python or C wrapper is generated: most
     kernels take the ~100-array State, whose unboxing wrapper alone took a second or more to
-    compile per kernel; they are only ever called from other jitted functions."""
-    d = njit(**_FLAGS, no_cpython_wrapper=True, no_cfunc_wrapper=True)(fn)
-    d.__class__ = Kernel
-    return d
+    compile per kernel; they are only ever called from other jitted functions.
+
+    ``inline=True``: the kernel's body is inlined into its callers at numba's IR level instead of
+    being compiled on its own. Only for ``step.market_step_env_nb``, which just sequences the
+    stages: numba links every callee's code into each caller and optimises the whole again, so
+    that level cost one more optimisation of the whole market on a cold start (about 2 s of 32).
+    Inlining bigger kernels is slower (typing the inlined code costs more than it saves)."""
+    def wrap(f):
+        d = njit(**_FLAGS, no_cpython_wrapper=True, no_cfunc_wrapper=True,
+                 **({"inline": "always"} if inline else {}))(f)
+        d.__class__ = Kernel
+        return d
+
+    return wrap if fn is None else wrap(fn)
 
 
 def entry(fn):

@@ -198,7 +198,7 @@ def _new_day_nb(s, e):
         s.tier_value_day[e, t] = 0.0
 
 
-@kernel
+@kernel(inline=True)
 def market_step_env_nb(pf, u, s, e, actions, z):
     """One step of env ``e`` (market mode)."""
     spd = int(pf[P.STEPS_PER_DAY])
