@@ -1,8 +1,5 @@
 # Fresh machine: `make demo` or `make test` set everything up themselves.
 PY ?= python3
-# numba's on-disk cache is keyed per file, so a cached caller can keep a stale copy of an edited
-# callee in another file; one cache folder per hash of the core sources rules that out.
-export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache/$(shell cat dma_gym/core/*.py | sha1sum | cut -c1-12)
 VENV := .venv
 BIN := $(VENV)/bin
 

@@ -15,6 +15,7 @@ from gymnasium import spaces
 from dma_gym.config.params import AlmgrenChrissConfig, MarketConfig
 from dma_gym.core import engine_nb as enb
 from dma_gym.core.engine_nb import C, INFO_COLUMNS, INFO_INTERNAL, IO, Mode, R, I
+from dma_gym.core.jit import cache_dir
 from dma_gym.core.layout import D, State, views
 from dma_gym.core.rng_nb import seed_state
 from dma_gym.market import PARALLEL_MIN_ENVS, Market, parallel_chunks
@@ -381,7 +382,7 @@ def _compile(fn, sig) -> None:
             _NOTICE_SHOWN = True
             shown.append(True)
             secs = "40-70" if "parallel" in fn.__name__ else "20-40"
-            print(COMPILE_NOTICE.format(s=secs, cache=_cache_dir()), file=sys.stderr, flush=True)
+            print(COMPILE_NOTICE.format(s=secs, cache=cache_dir()), file=sys.stderr, flush=True)
 
     timer = threading.Timer(NOTICE_AFTER_S, notice)
     t0 = time.perf_counter()
@@ -392,9 +393,3 @@ def _compile(fn, sig) -> None:
         timer.cancel()
     if shown:
         print(f"dma_gym: market core compiled in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-
-
-def _cache_dir() -> str:
-    from numba.core.config import CACHE_DIR
-
-    return CACHE_DIR or "numba's cache folder"

@@ -27,7 +27,7 @@ from numba import njit, prange
 
 from dma_gym.core.ac_nb import ac_step_env_nb
 from dma_gym.core.futures_nb import basis_annualized_nb
-from dma_gym.core.jit import entry, kernel
+from dma_gym.core.jit import cached, entry, kernel
 from dma_gym.core.layout import P, state_views_nb, universe_views_nb
 from dma_gym.core.observe import observe_env_nb
 from dma_gym.core.reset_nb import draw_and_value_books_nb, start_env_nb
@@ -347,6 +347,7 @@ def engine_check_nb(tmpl, buf, io):
     return _count_nonfinite_nb(s, io, 0, io.reset.shape[0])
 
 
+@cached
 @njit(cache=True, parallel=True)
 def engine_step_parallel_nb(model, tmpl, buf, io, n_chunks):
     """``engine_step_nb`` over all envs in ``n_chunks`` contiguous chunks on parallel threads,

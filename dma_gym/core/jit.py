@@ -17,11 +17,86 @@ the whole call.
 """
 from __future__ import annotations
 
-from numba import njit
-from numba.core.registry import CPUDispatcher
+import hashlib
+import os
+from pathlib import Path
 
+from numba import njit
+from numba.core import config
+from numba.core.caching import CompileResultCacheImpl, FunctionCache, _CacheLocator, _SourceFileBackedLocatorMixin
+from numba.core.registry import CPUDispatcher
+from numba.misc.appdirs import AppDirs
 
 _FLAGS = dict(cache=True, _nrt=False, error_model="numpy")
+CORE_DIR = Path(__file__).resolve().parent
+
+
+def _core_hash() -> str:
+    h = hashlib.sha1()
+    for p in sorted(CORE_DIR.glob("*.py")):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:12]
+
+
+CORE_HASH = _core_hash()
+
+
+def cache_roots() -> list[Path]:
+    """Where the core's compiled code may be cached, in order of preference: under
+    ``NUMBA_CACHE_DIR`` if set, else the package's own ``__pycache__`` (when writable), else the
+    user's cache folder. Each is keyed by a hash of all the core's sources: numba keys a cached
+    function on its own file only and links its callees' code into it, so a change to a callee
+    in another file would otherwise leave the caller's cached copy stale."""
+    key = f"dma_gym-{CORE_HASH}"
+    if config.CACHE_DIR:
+        return [Path(config.CACHE_DIR) / key]
+    return [CORE_DIR / "__pycache__" / key, Path(AppDirs(appname="dma_gym", appauthor=False).user_cache_dir) / key]
+
+
+class _CoreLocator(_SourceFileBackedLocatorMixin, _CacheLocator):
+    """Numba cache locator for the core's functions: the first writable folder of ``cache_roots``."""
+
+    def __init__(self, py_func, py_file, root: Path):
+        self._py_file = py_file
+        self._lineno = py_func.__code__.co_firstlineno
+        self._cache_path = str(root)
+
+    def get_cache_path(self) -> str:
+        return self._cache_path
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if not os.path.exists(py_file):
+            return None
+        for root in cache_roots():
+            self = cls(py_func, py_file, root)
+            try:
+                self.ensure_cache_path()
+            except OSError:
+                continue
+            return self
+        return None
+
+
+class _CoreCacheImpl(CompileResultCacheImpl):
+    _locator_classes = [_CoreLocator]
+
+
+class _CoreCache(FunctionCache):
+    _impl_class = _CoreCacheImpl
+
+
+def cache_dir() -> str:
+    """The folder the core's compiled code is cached in (created if needed)."""
+    loc = _CoreLocator.from_function(_core_hash, __file__)
+    return loc.get_cache_path() if loc is not None else "nowhere (no writable folder)"
+
+
+def cached(dispatcher):
+    """Point ``dispatcher``'s on-disk cache at the core's folder (see ``cache_roots``)."""
+    dispatcher._cache = _CoreCache(dispatcher.py_func)
+    return dispatcher
 
 
 class Kernel(CPUDispatcher):
@@ -45,8 +120,8 @@ def kernel(fn=None, *, inline: bool = False):
     that level cost one more optimisation of the whole market on a cold start (about 2 s of 32).
     Inlining bigger kernels is slower (typing the inlined code costs more than it saves)."""
     def wrap(f):
-        d = njit(**_FLAGS, no_cpython_wrapper=True, no_cfunc_wrapper=True,
-                 **({"inline": "always"} if inline else {}))(f)
+        d = cached(njit(**_FLAGS, no_cpython_wrapper=True, no_cfunc_wrapper=True,
+                        **({"inline": "always"} if inline else {}))(f))
         d.__class__ = Kernel
         return d
 
@@ -55,4 +130,4 @@ def kernel(fn=None, *, inline: bool = False):
 
 def entry(fn):
     """Compile ``fn`` as an allocation-free core entry point (same flags as ``kernel``)."""
-    return njit(**_FLAGS)(fn)
+    return cached(njit(**_FLAGS)(fn))
