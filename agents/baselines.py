@@ -19,7 +19,7 @@ import numpy as np
 from agents.base import RulePolicy
 from agents.closed_form import almgren_chriss_from_config
 from dma_gym.config.params import FUTURES_NAMES, TIER_NAMES, AlmgrenChrissConfig
-from dma_gym.core.observe import OBS_FEATURES
+from dma_gym.core.enums import OBS_FEATURES
 
 __all__ = ["AlmgrenChriss", "DeleverageTarget", "Dump", "Hold", "MarginTrigger", "Pov", "RotateLarge", "Twap",
            "pov_volume_estimate"]

@@ -11,7 +11,7 @@ Prints, on the feb2024 universe:
     the timing;
   * the size of the state buffers (sf/si/sb) at E=64 and E=256, and the peak traced memory
     (tracemalloc) of building an Engine (its Market included), resetting it and stepping it;
-  * the numba / plain-numpy reference speed ratio at E=1, if ``dma_gym.core.reference`` with
+  * the numba / plain-numpy reference speed ratio at E=1, if ``dma_gym.testing.reference`` with
     ``reference_step(market, buf, dims, actions, shocks)`` is importable at run time: the
     reference replays the engine's own steps (the shocks in ``engine.shocks``, the clipped
     learner actions) from a copy of the reset state, and the line says how far the two final
@@ -97,12 +97,12 @@ def memory(cfg: MarketConfig, n_envs: int) -> tuple[int, int]:
 def reference_ratio(cfg: MarketConfig, numba_calls_per_s: float, n_steps: int = 5) -> str:
     """The numba/reference speed ratio at E=1, or why it cannot be measured."""
     try:
-        ref = importlib.import_module("dma_gym.core.reference")
+        ref = importlib.import_module("dma_gym.testing.reference")
     except ImportError as exc:
-        return f"reference: not available (cannot import dma_gym.core.reference: {exc})"
+        return f"reference: not available (cannot import dma_gym.testing.reference: {exc})"
     fn = getattr(ref, "reference_step", None)
     if fn is None:
-        return "reference: not available (dma_gym.core.reference has no reference_step)"
+        return "reference: not available (dma_gym.testing.reference has no reference_step)"
     eng = Engine(cfg, 1, learners=LEARNERS)
     m = eng.market
     act = _actions(eng, n_steps, SEED)

@@ -14,9 +14,10 @@ from gymnasium import spaces
 
 from dma_gym.config.params import AlmgrenChrissConfig, MarketConfig
 from dma_gym.core import engine_nb as enb
-from dma_gym.core.engine_nb import C, INFO_COLUMNS, INFO_INTERNAL, IO, Mode, R, I
+from dma_gym.core.engine_nb import IO
+from dma_gym.core.enums import INFO_COLUMNS, INFO_INTERNAL, C, D, I, Mode
 from dma_gym.core.jit import cache_dir
-from dma_gym.core.layout import D, State, views
+from dma_gym.core.layout import State, views
 from dma_gym.core.rng_nb import seed_state
 from dma_gym.market import PARALLEL_MIN_ENVS, Market, parallel_chunks
 
@@ -245,7 +246,7 @@ class Engine:
     def core_actions(self) -> np.ndarray:
         """(E, A, T + K) float64, read-only: the actions the core read in the last step (the
         learners' actions clipped to [-1, 1]; zero rows for the other managers; an env that did
-        not step keeps its earlier rows). With ``shocks``, what ``core.reference`` needs to
+        not step keeps its earlier rows). With ``shocks``, what ``testing.reference`` needs to
         replay a step."""
         return _readonly(self._io.act_buf)
 

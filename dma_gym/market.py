@@ -10,12 +10,11 @@ import numpy as np
 
 from dma_gym.config.params import AlmgrenChrissConfig, MarketConfig
 from dma_gym.core.futures_nb import snowball_delta_nb
+from dma_gym.core.engine_nb import Model, Template
+from dma_gym.core.enums import BP, D, N_OBS, OBS_HIGH, OBS_LOW, PARAMS, P, R
 from dma_gym.core.layout import (
-    Buffers, D, P, State, Universe, allocate_state, env_segments, n_actions, n_shocks, universe_sizes, universe_views,
+    Buffers, State, Universe, allocate_state, env_segments, n_actions, n_shocks, universe_sizes, universe_views,
 )
-from dma_gym.core.engine_nb import Model, R, Template
-from dma_gym.core.observe import N_OBS, OBS_HIGH, OBS_LOW
-from dma_gym.core.reset_nb import BP
 
 Config = Union[MarketConfig, AlmgrenChrissConfig]
 LN2 = math.log(2.0)
@@ -133,42 +132,19 @@ class Market:
             pf[P.REG_FROM_DAY] = -1.0
             return pf
         dt = c.dt
-        vals = {
-            P.MODE: 0.0, P.DT: dt, P.STEPS_PER_DAY: c.steps_per_day, P.STEPS: c.steps,
-            P.MKT_DRIFT: c.market_drift, P.MKT_VOL: c.market_vol, P.SIZE_DRIFT: c.size_drift,
-            P.SIZE_VOL: c.size_vol, P.IDIO_SCALE: c.idio_scale, P.SHOCK_DAY: c.shock_day,
-            P.SHOCK_MKT: c.shock_market, P.SHOCK_SIZE: c.shock_size,
-            P.IMPACT_EXP: c.impact_exponent, P.IMPACT_Y: c.impact_prefactor,
-            P.PERM: c.permanent_impact, P.TRANS: c.transient_impact,
-            P.TRANS_DECAY: _decay(dt, c.transient_half_life), P.FEE: c.fee_rate,
-            P.LIMIT_DEPTH: c.limit_depth, P.LIMITS_ON: c.price_limits,
-            P.CLEARING_ORDER: c.clearing_order, P.SPIRAL_ON: c.liquidity_spiral,
-            P.W_DD: c.stress_drawdown_weight, P.W_FLOW: c.stress_flow_weight,
-            P.W_LD: c.stress_limit_weight, P.W_MM: c.stress_mm_weight,
-            P.STRESS_ALPHA: 1.0 - _decay(dt, c.stress_half_life), P.DEPTH_DROP: c.depth_drop,
-            P.VOL_RISE: c.vol_rise, P.MARGIN_VOL: c.margin_vol_sensitivity,
-            P.FUT_ON: c.futures_on, P.BASIS_ALPHA: 1.0 - _decay(dt, c.basis_half_life),
-            P.BASIS_VOL: c.basis_vol, P.FUT_LIMIT: c.futures_limit, P.FUT_MARGIN: c.futures_margin,
-            P.SB_ON: c.snowballs_on, P.HEDGE_RATIO: c.hedge_ratio,
-            P.FIN_RATE: c.financing_rate / TRADING_DAYS, P.M_WARN: c.margin_warning,
-            P.M_CALL: c.margin_call, P.M_LIQ: c.margin_liquidation,
+        for name, field, _ in PARAMS:  # read straight from the config
+            if field is not None:
+                pf[P[name]] = float(getattr(c, field))
+        derived = {  # the parameters PARAMS leaves to this builder
+            P.MODE: 0.0,
+            P.TRANS_DECAY: _decay(dt, c.transient_half_life),
+            P.STRESS_ALPHA: 1.0 - _decay(dt, c.stress_half_life),
+            P.BASIS_ALPHA: 1.0 - _decay(dt, c.basis_half_life),
+            P.FIN_RATE: c.financing_rate / TRADING_DAYS,
             P.CALL_STEPS: max(1, round(c.call_deadline_days * c.steps_per_day)),
-            P.LEV_CAP: c.leverage_cap, P.SCALE_FREEZE: c.scale_freeze,
-            P.BROKER_SPEED: c.broker_speed, P.MAX_TRADE: c.max_trade_frac,
-            P.MAX_BUY: c.max_buy_frac, P.MAX_FUT: c.max_futures_frac, P.PEER_SPEED: c.peer_speed,
-            P.REG_ON: c.regulation_on, P.REG_TRIGGER: c.reg_trigger_limit_share,
-            P.REG_FROM_DAY: c.reg_from_day, P.NET_SELL_CAP: c.net_sell_cap,
-            P.NO_REDUCTION: c.no_reduction, P.FUT_NO_NEW_SHORT: c.futures_no_new_shorts,
-            P.FUT_COVER_CAP: c.futures_cover_cap, P.REG_BIND_BROKER: c.restrictions_bind_broker,
-            P.NT_ON: c.national_team_on, P.NT_DAILY: c.nt_daily_max,
-            P.NT_TRIGGER: c.nt_trigger_drawdown, P.CB_ON: c.circuit_breaker,
-            P.CB_THRESHOLD: c.cb_threshold, P.CORR_ON: c.correlation_rule, P.CORR_MIN: c.corr_min,
-            P.NOISE: c.noise_flow, P.LP_STRENGTH: c.lp_strength, P.LP_CAPITAL: c.lp_capital,
-            P.NF_SPEED: c.neutral_speed, P.IE_SPEED: c.enhanced_speed,
-            P.BG_PART: c.background_participation, P.OVERLAY: c.enhanced_overlay,
             P.AC_SIGMA: 0.0, P.AC_EPS: 0.0, P.AC_ETA: 0.0, P.AC_GAMMA: 0.0, P.AC_X0: 0.0,
         }
-        for k, v in vals.items():
+        for k, v in derived.items():
             pf[k] = float(v)
         missing = [p.name for p in P if p is not P.SIZE and np.isnan(pf[p])]
         if missing:

@@ -9,7 +9,7 @@ dealers, regulators and national team act as configured. Seeds 0..N-1 run in one
 books, peers and every exogenous shock come from that env's own random stream in the core), so
 every row below and every ablation sees the same books and exogenous shocks per seed. Each figure
 is printed as the mean over seeds with its spread (standard deviation and 5-95% range) next to the
-reference value and its source (seed article or MODELS.md section).
+reference value and its source (press or research report, or docs/model.md section).
 
 Definitions (per episode unless stated):
 
@@ -20,7 +20,7 @@ Definitions (per episode unless stated):
   when a denominator is near zero); their spread is a bootstrap over seeds.
 * worst-day limit-down share: the largest share of all names closing limit-down on one day.
 * peak discount: the largest annualised futures discount at a daily close, -basis x 242 / days
-  to expiry (the ``info["basis_annualized"]`` convention, MODELS.md §4.4).
+  to expiry (the ``info["basis_annualized"]`` convention, docs/model.md §7.1).
 * forced selling: broker-liquidation sales (accounts the broker has taken over) plus
   margin-call sales (accounts with a call outstanding at the start of the step). A day is a
   forced-selling day when these sales exceed 0.1% of the DMA managers' initial gross long book;
@@ -32,7 +32,7 @@ Definitions (per episode unless stated):
   without forced selling (the ``n`` column says how many episodes a row averages).
 * forced-liquidation share: share of managers liquidated by the broker by the end.
 * amplification: micro-cap drawdown / drawdown in the same-shock counterfactual in which no DMA
-  manager trades (books frozen, margin ladder off; DESIGN.md "Stampede metrics").
+  manager trades (books frozen, margin ladder off; docs/model.md §13.4).
 * correlation spike: average pairwise correlation of micro-cap step log returns during the
   forced-selling days (first to last) minus the same before the first one.
 
@@ -42,7 +42,7 @@ Ablations re-run the same seeds with one mechanism switched off through config o
   owned outright, so there is no debt, no margin spiral and no forced liquidation, while the
   books' size and micro-cap tilt (the crowding) stay as they are.
 * no crowding: ``dma_tier_weights`` set to the universe's float-cap tier weights: the books stop
-  piling into small and micro caps (the quant "抱团" of seed 003; MODELS.md §4.6: <¥5bn stocks
+  piling into small and micro caps (the quant "抱团" of Chinese financial press report on quant crowding in micro-caps (reporter Zhu Han, Nov 2023); docs/model.md §8.1: <¥5bn stocks
   rose to 34% of quant holdings), with the same leverage, size and per-tier name overlap.
 * no book overlap: ``dma_concentration=1/n_managers``: each book holds 1/A of each tier's
   names, so a name has one DMA holder on average (pairwise overlap c^2 falls from 36% to about
@@ -75,7 +75,7 @@ from dma_gym.market import Market
 CSI300, CSI500, CSI1000, CSI2000, MICRO = range(5)
 IF, IC, IM = range(3)
 TRADING_DAYS = 242.0
-CONVERGED_ANN = 0.15  # back under 15% annualised: the top of the normal IC/IM range (MODELS §4.4)
+CONVERGED_ANN = 0.15  # back under 15% annualised: the top of the normal IC/IM range (docs/model.md §13.1)
 CONVERGE_WITHIN = 5  # sessions (issue-4 bar)
 FORCED_MIN_SHARE = 1e-3  # a forced-selling day sells > 0.1% of the DMA's initial gross long book
 BOOTSTRAP = 1000
@@ -250,43 +250,43 @@ def _ratio_stats(num: np.ndarray, den: np.ndarray) -> dict[str, float]:
 # (key, label, unit, reference value or None, reference text, source)
 ROWS: tuple[tuple[str, str, str, float | None, str, str], ...] = (
     ("micro_dd", "micro-cap tier drawdown", "%", 0.458,
-     "-45.8% YTD by 7 Feb (400 smallest: -48%)", "seed 001 (Wind micro-cap); MODELS §4.4"),
+     "-45.8% YTD by 7 Feb (400 smallest: -48%)", "Wind micro-cap index quoted in Chinese broker commentary, Feb 2024; docs/model.md §13.1"),
     ("micro_trough", "micro-cap trough drawdown", "%", 0.50,
-     "max drawdown ~50% Jan-Feb 2024", "MODELS §4.4 (Changjiang Sec.)"),
-    ("csi2000_dd", "CSI 2000 tier drawdown", "%", 0.333, "-33.3% YTD by 7 Feb", "seed 001"),
+     "max drawdown ~50% Jan-Feb 2024", "Changjiang Securities research; docs/model.md §13.1"),
+    ("csi2000_dd", "CSI 2000 tier drawdown", "%", 0.333, "-33.3% YTD by 7 Feb", "Wind data quoted in Chinese broker commentary on the DMA unwind (Feb 2024); docs/model.md §13.1"),
     ("csi1000_dd", "CSI 1000 tier drawdown", "%", 0.27,
-     "-27% YTD at the 5 Feb low; ~-19% at the 7 Feb close", "seed 000; MODELS §4.4 levels"),
+     "-27% YTD at the 5 Feb low; ~-19% at the 7 Feb close", "Chinese investor commentary citing Wind, Feb 2024; daily index levels; docs/model.md §13.1"),
     ("csi1000_trough", "CSI 1000 trough drawdown", "%", 0.27,
-     "-27% at 5 Feb (lowest since 2018)", "MODELS §4.4"),
+     "-27% at 5 Feb (lowest since 2018)", "docs/model.md §13.1"),
     ("micro_csi1000_ratio", "micro / CSI 1000 drawdown", "x", 1.4,
-     "5 Feb: 37.8 / 27.1; 7 Feb: 45.8 / ~19 = 2.4", "seeds 000-001"),
+     "5 Feb: 37.8 / 27.1; 7 Feb: 45.8 / ~19 = 2.4", "Wind figures quoted in Chinese investor and broker commentary, Feb 2024; docs/model.md §13.1"),
     ("csi300_dd", "CSI 300 tier drawdown", "%", None,
-     "roughly flat; +0.7% on 5 Feb", "MODELS §4.4, §6 item 11"),
+     "roughly flat; +0.7% on 5 Feb", "docs/model.md §13.1"),
     ("csi1000_csi300_gap", "CSI 1000 - CSI 300 drawdown", "pts", None,
-     ">= 10 pts (issue bar)", "MODELS §4.4"),
+     ">= 10 pts (issue bar)", "docs/model.md §13.1"),
     ("ld_worst", "worst-day limit-down share of names", "%", 0.20,
-     ">1,000 of ~5,300 names on 5 Feb", "MODELS §4.4, §6 item 11"),
+     ">1,000 of ~5,300 names on 5 Feb", "docs/model.md §13.1"),
     ("im_peak", "IM peak annualised discount", "%", 0.58,
-     "IM2403 -6.0% = -58% ann. on 5 Feb (40-60%)", "MODELS §4.4 basis table"),
+     "IM2403 -6.0% = -58% ann. on 5 Feb (40-60%)", "docs/model.md §13.1 (Multin Capital daily index-futures basis tables)"),
     ("ic_peak", "IC peak annualised discount", "%", 0.406,
-     "IC2403 -4.19% = -40.6% ann. on 5 Feb", "MODELS §4.4 basis table"),
+     "IC2403 -4.19% = -40.6% ann. on 5 Feb", "docs/model.md §13.1 (Multin Capital daily index-futures basis tables)"),
     ("im_converge_days", "IM sessions to <15% after forced selling", "d", 3.0,
-     "-58% (5 Feb) -> -2.8% (8 Feb): 3 sessions", "MODELS §4.4"),
+     "-58% (5 Feb) -> -2.8% (8 Feb): 3 sessions", "docs/model.md §13.1"),
     (f"im_converged_{CONVERGE_WITHIN}", f"IM back under 15% within {CONVERGE_WITHIN} sessions", "%", 1.0,
-     "converged by 8 Feb", "MODELS §4.4"),
+     "converged by 8 Feb", "docs/model.md §13.1"),
     ("ic_converge_days", "IC sessions to <15% after forced selling", "d", 3.0,
-     "-40.6% (5 Feb) -> -9.5% (8 Feb)", "MODELS §4.4"),
+     "-40.6% (5 Feb) -> -9.5% (8 Feb)", "docs/model.md §13.1"),
     ("forced_stop_day", "session forced selling stops", "d", None,
-     "DMA liquidations peak 5-7 Feb (sessions 23-25)", "seeds 000-001; MODELS §4.4"),
+     "DMA liquidations peak 5-7 Feb (sessions 23-25)", "Chinese investor and industry commentary, Feb 2024; docs/model.md §13.1"),
     ("liquidated", "forced-liquidation share of managers", "%", None,
-     "DMA notional 250-260bn -> 100-120bn by late Feb; products -20% to -80%", "MODELS §4.4"),
+     "DMA notional 250-260bn -> 100-120bn by late Feb; products -20% to -80%", "docs/model.md §13.1"),
     ("amplification", "amplification vs passive-DMA counterfactual", "x", None,
-     "DMA unwind as the driver", "DESIGN.md stampede metrics"),
-    ("corr_pre", "micro-cap avg pair correlation, before", "", None, "", "MODELS §2.6, §6 item 8"),
+     "DMA unwind as the driver", "docs/model.md §13.4"),
+    ("corr_pre", "micro-cap avg pair correlation, before", "", None, "", "Cont & Wagalath 2013; docs/model.md §13.4"),
     ("corr_stress", "micro-cap avg pair correlation, forced selling", "", None,
-     "rises (k=0.2: 0 -> 0.47)", "MODELS §6 item 8 (Cont-Wagalath)"),
+     "rises (k=0.2: 0 -> 0.47)", "Cont & Wagalath 2013; docs/model.md §13.1, §13.4"),
     ("corr_spike", "correlation spike (forced selling - before)", "", None,
-     "> 0", "MODELS §2.6, §6 item 8"),
+     "> 0", "Cont & Wagalath 2013; docs/model.md §13.4"),
 )
 
 

@@ -3,7 +3,7 @@ around it. Its step, which ``engine_nb`` calls in place of the market's."""
 import math
 
 from dma_gym.core.jit import kernel
-from dma_gym.core.layout import P, Shock
+from dma_gym.core.enums import P
 from dma_gym.core.step import begin_step_nb
 
 
@@ -48,7 +48,7 @@ def ac_step_env_nb(pf, u, s, e, actions, z):
     else:
         s.exec_price[e, 0] = px0
         s.fill[e, 0, 0] = 0.0
-    s.price[e, 0] = px0 + pf[P.AC_SIGMA] * math.sqrt(tau) * z[Shock.IDIO] - pf[P.AC_GAMMA] * n
+    s.price[e, 0] = px0 + pf[P.AC_SIGMA] * math.sqrt(tau) * z.idio[0] - pf[P.AC_GAMMA] * n
     s.log_fund[e, 0] = s.price[e, 0]
     s.gross[e, 0] = s.hold[e, 0, 0] * s.price[e, 0]
     s.equity[e, 0] = s.cash[e, 0] + s.gross[e, 0]

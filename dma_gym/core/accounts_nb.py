@@ -3,7 +3,7 @@ fills, futures, financing, equity and the margin ladder."""
 import math
 
 from dma_gym.core.jit import kernel
-from dma_gym.core.layout import P
+from dma_gym.core.enums import P
 
 RULE_THRESHOLD = 0  # Cont-Schaanning: sell to 0.95*lambda_max once leverage exceeds lambda_max
 RULE_TARGET = 1  # Greenwood-Landier-Thesmar: trade toward the initial leverage every step

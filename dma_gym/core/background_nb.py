@@ -5,7 +5,7 @@ import math
 
 from dma_gym.core.futures_nb import basis_annualized_nb
 from dma_gym.core.jit import kernel
-from dma_gym.core.layout import P, Shock
+from dma_gym.core.enums import P
 from dma_gym.core.market_nb import effective_adv_nb
 
 
@@ -78,7 +78,7 @@ def background_orders_nb(pf, u, s, e, z):
         t = u.tier[i]
         st = s.stress[e, t]
         v_sh = effective_adv_nb(pf, u.adv[i], st) / p
-        noise = pf[P.NOISE] * v_sh * sq * z[Shock.IDIO + N + i]
+        noise = pf[P.NOISE] * v_sh * sq * z.noise[i]
         x = -s.transient[e, i] / u.sigma[i]
         if x > 3.0:
             x = 3.0

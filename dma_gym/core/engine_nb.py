@@ -19,7 +19,6 @@ Info table ``info`` (E, M, N_INFO) float64: the columns named by :class:`I`, the
 from __future__ import annotations
 
 import math
-from enum import IntEnum
 from typing import NamedTuple
 
 import numpy as np
@@ -28,47 +27,14 @@ from numba import njit, prange
 from dma_gym.core.ac_nb import ac_step_env_nb
 from dma_gym.core.futures_nb import basis_annualized_nb
 from dma_gym.core.jit import cached, entry, kernel
-from dma_gym.core.layout import P, state_views_nb, universe_views_nb
+from dma_gym.core.enums import INFO_COLUMNS, C, I, Mode, P, R
+from dma_gym.core.layout import shock_views_nb, state_views_nb, universe_views_nb
 from dma_gym.core.observe import observe_env_nb
 from dma_gym.core.reset_nb import draw_and_value_books_nb, start_env_nb
 from dma_gym.core.rng_nb import fill_shocks_nb
 from dma_gym.core.step import market_step_env_nb
 
-# the info table's scalar columns per learner; the env layer exposes all but the internal ones
-INFO_COLUMNS = ("equity", "nav", "leverage", "margin_ratio", "margin_call", "forced_liquidation",
-                "sold_value", "unfilled_sell_value", "cut_value", "limit_down_share", "day", "step",
-                "action_clipped", "implementation_shortfall", "episode_done")
-INFO_INTERNAL = ("episode_done",)
-I = IntEnum("I", {c.upper(): j for j, c in enumerate(INFO_COLUMNS)} | {"TIERS": len(INFO_COLUMNS)})
-I.__doc__ = "Column offsets of the info table (``TIERS``: the first per-tier column)."
 NAV_FLOOR = 1e-6  # log NAV is taken of max(NAV, this): a wiped-out book stays finite
-
-
-class R(IntEnum):
-    """Indices into the facade parameter array ``rp``."""
-
-    TERM_ON_LIQ = 0  # forced liquidation terminates the learner's episode
-    AC_S0 = 1  # Almgren-Chriss: initial price
-    AC_LAMBDA = 2  # risk aversion (1/CNY)
-    AC_OBS_SCALE = 3  # price-deviation scale of the observation, sigma sqrt(T)
-    SIZE = 4
-
-
-class Mode(IntEnum):
-    """What one engine call does (``io.ctl[C.MODE]``)."""
-
-    STEP = 0  # step every env; ended episodes stay ended
-    NEXT_STEP = 1  # ... and an ended episode resets at the next call (reward 0, action ignored)
-    SAME_STEP = 2  # ... and an ended episode resets in this call (outputs kept in final_*)
-    RESET = 3  # only reset the envs flagged in io.reset
-
-
-class C(IntEnum):
-    """Indices into the control array ``io.ctl`` (int64)."""
-
-    MODE = 0
-    MAX_STEPS = 1  # truncate episodes at this many steps (0: never)
-    SIZE = 2
 
 
 class Model(NamedTuple):
@@ -322,9 +288,9 @@ def engine_step_nb(model, tmpl, buf, io, e0, e1):
         if not s.done[e]:
             _prepare_nb(s, io, e)
             if _is_ac(model.pf):
-                ac_step_env_nb(model.pf, u, s, e, io.act_buf, io.shocks[e])
+                ac_step_env_nb(model.pf, u, s, e, io.act_buf, shock_views_nb(io.shocks[e], tmpl.dims))
             else:
-                market_step_env_nb(model.pf, u, s, e, io.act_buf, io.shocks[e])
+                market_step_env_nb(model.pf, u, s, e, io.act_buf, shock_views_nb(io.shocks[e], tmpl.dims))
         _step_outputs_nb(model, s, io, e)
         _refresh_nb(model, u, s, io, e)
         if mode == Mode.NEXT_STEP:

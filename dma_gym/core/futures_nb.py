@@ -3,7 +3,7 @@ import math
 
 
 from dma_gym.core.jit import entry, kernel
-from dma_gym.core.layout import P, Shock
+from dma_gym.core.enums import P
 
 # Monte-Carlo deltas of the dealer's snowball hedge (docs/model.md §7.3 (Monte-Carlo dealer deltas), GBM sigma 25%):
 # remaining tenor (months) -> delta just above the knock-in barrier, and the exponent that
@@ -96,7 +96,7 @@ def basis_nb(pf, u, s, e, z):
             b = s.basis[e, k]
             b += pf[P.BASIS_ALPHA] * (b_bar - b)
             b += 0.01 * s.fut_flow[e, k] / u.fut_depth[k]
-            b += pf[P.BASIS_VOL] * sq * z[Shock.IDIO + 2 * N + k]
+            b += pf[P.BASIS_VOL] * sq * z.basis[k]
             s.basis[e, k] = b
         f = lev * (1.0 + s.basis[e, k])
         lo = s.fut_settle[e, k] * (1.0 - pf[P.FUT_LIMIT])

@@ -4,14 +4,13 @@ declared once as field tables.
 The core keeps all state in three flat buffers (float64, int64, bool) and the universe in two
 (float64, int64); scalar parameters are the float64 array ``pf`` indexed by :class:`P`. A jitted
 call then takes a handful of arrays instead of ~120, while every kernel sees named, shaped views.
-``STATE_FIELDS`` and ``UNIVERSE_FIELDS`` are the single source of truth: the ``State`` and
+``STATE_FIELDS``, ``UNIVERSE_FIELDS`` and ``SHOCK_FIELDS`` are the single source of truth: the ``State`` and
 ``Universe`` NamedTuples, the buffer sizes, the per-env segments, the Python views and the
-jitted view builders (``state_views_nb``, ``universe_views_nb``: numba intrinsics that emit a
+jitted view builders (``state_views_nb``, ``universe_views_nb``, ``shock_views_nb``: numba intrinsics that emit a
 pointer offset and strides per field straight into their caller) are all generated from them.
 """
 from __future__ import annotations
 
-from enum import IntEnum
 from typing import NamedTuple
 
 import numpy as np
@@ -22,100 +21,7 @@ from numba.extending import intrinsic
 from numba.np import numpy_support
 from numba.np.arrayobj import make_array, populate_array
 
-
-class D(IntEnum):
-    """Indices into the int64 ``dims`` array."""
-
-    E = 0  # envs in the batch
-    A = 1  # managers per env (index 0: the learner in the single-agent env)
-    N = 2  # stocks
-    K = 3  # index futures (IF, IC, IM)
-    T = 4  # size tiers (CSI300, CSI500, CSI1000, CSI2000, MICRO)
-    B = 5  # snowball tranches per underlying
-    C = 6  # threshold cohorts of neutral / enhanced funds
-    SIZE = 7
-
-
-class P(IntEnum):
-    """Indices into the float64 scalar-parameter array ``pf`` (bools stored as 0/1)."""
-
-    MODE = 0  # 0 market, 1 Almgren-Chriss benchmark
-    DT = 1  # days per step
-    STEPS_PER_DAY = 2
-    STEPS = 3  # steps per episode
-    MKT_DRIFT = 4
-    MKT_VOL = 5
-    SIZE_DRIFT = 6
-    SIZE_VOL = 7
-    IDIO_SCALE = 8
-    SHOCK_DAY = 9
-    SHOCK_MKT = 10
-    SHOCK_SIZE = 11
-    IMPACT_EXP = 12
-    IMPACT_Y = 13
-    PERM = 14
-    TRANS = 15
-    TRANS_DECAY = 16  # per-step multiplier exp(-ln2 dt / half-life)
-    FEE = 17
-    LIMIT_DEPTH = 18
-    LIMITS_ON = 19
-    CLEARING_ORDER = 20
-    SPIRAL_ON = 21
-    W_DD = 22
-    W_FLOW = 23
-    W_LD = 24
-    W_MM = 25
-    STRESS_ALPHA = 26  # per-step adjustment 1 - exp(-ln2 dt / half-life)
-    DEPTH_DROP = 27
-    VOL_RISE = 28
-    MARGIN_VOL = 29
-    FUT_ON = 30
-    BASIS_ALPHA = 31
-    BASIS_VOL = 32
-    FUT_LIMIT = 33
-    FUT_MARGIN = 34
-    SB_ON = 35
-    HEDGE_RATIO = 36
-    FIN_RATE = 37  # per day
-    M_WARN = 38
-    M_CALL = 39
-    M_LIQ = 40
-    CALL_STEPS = 41  # margin-call deadline in steps
-    LEV_CAP = 42
-    SCALE_FREEZE = 43
-    BROKER_SPEED = 44
-    MAX_TRADE = 45
-    MAX_BUY = 46
-    MAX_FUT = 47
-    PEER_SPEED = 48
-    REG_ON = 49
-    REG_TRIGGER = 50
-    REG_FROM_DAY = 51
-    NET_SELL_CAP = 52
-    NO_REDUCTION = 53
-    FUT_NO_NEW_SHORT = 54
-    FUT_COVER_CAP = 55
-    REG_BIND_BROKER = 56
-    NT_ON = 57
-    NT_DAILY = 58
-    NT_TRIGGER = 59
-    CB_ON = 60
-    CB_THRESHOLD = 61
-    CORR_ON = 62
-    CORR_MIN = 63
-    NOISE = 64
-    LP_STRENGTH = 65
-    LP_CAPITAL = 66
-    NF_SPEED = 67
-    IE_SPEED = 68
-    BG_PART = 69
-    AC_SIGMA = 70  # price units per sqrt(day)
-    AC_EPS = 71
-    AC_ETA = 72
-    AC_GAMMA = 73
-    AC_X0 = 74  # initial shares
-    OVERLAY = 75  # share of funds' stuck (unfilled) sell value hedged with index-future shorts
-    SIZE = 76
+from dma_gym.core.enums import D
 
 
 class Field(NamedTuple):
@@ -263,6 +169,16 @@ STATE_FIELDS: tuple[Field, ...] = (
 )
 
 
+SHOCK_FIELDS: tuple[Field, ...] = (  # one env's row of shocks for one step, drawn in this order
+    _F("market", F, "1", "market-factor standard normal"),
+    _F("size", F, "1", "size-factor standard normal"),
+    _F("idio", F, "N", "idiosyncratic standard normals"),
+    _F("noise", F, "N", "noise-trader flow standard normals"),
+    _F("basis", F, "K", "basis standard normals"),
+    _F("priority", F, "A", "clearing-priority uniforms in [0, 1)"),
+)
+
+
 def _namedtuple(name: str, fields: tuple[Field, ...], what: str) -> type:
     cls = NamedTuple(name, [(f.name, np.ndarray) for f in fields])
     rows = "\n".join(f"    {f.name}: ({', '.join(f.axes.split())}) {BUFFER_DTYPES[f.buffer].__name__}, {f.doc}"
@@ -274,9 +190,12 @@ def _namedtuple(name: str, fields: tuple[Field, ...], what: str) -> type:
 
 Universe = _namedtuple("Universe", UNIVERSE_FIELDS, "Static per-stock and per-contract arrays (from the universe seed).")
 State = _namedtuple("State", STATE_FIELDS, "All mutable state; every field's leading axis is E (envs).")
+Shocks = _namedtuple("Shocks", SHOCK_FIELDS, "One env's shocks for one step (normals, then the priority uniforms).")
 
 
 def _dim(dims: np.ndarray, axis: str) -> int:
+    if axis == "1":
+        return 1
     return int(dims[D.T]) + 1 if axis == "T+1" else int(dims[D[axis]])
 
 
@@ -336,7 +255,9 @@ def _views_sig(fields: tuple[Field, ...], cls: type, buf_types: tuple, dims_type
 
         def dim(axis: str):
             if axis not in cache:
-                if axis == "T+1":
+                if axis == "1":
+                    cache[axis] = i64(1)
+                elif axis == "T+1":
                     cache[axis] = builder.add(dim("T"), i64(1))
                 else:
                     cache[axis] = builder.load(builder.gep(darr.data, [i64(int(D[axis]))]))
@@ -372,6 +293,17 @@ def universe_views_nb(typingctx, uf, ui, dims):
 
 
 @intrinsic
+def shock_views_nb(typingctx, z, dims):
+    """Jitted: the named ``Shocks`` views of one env's shock row ``z`` (float64) for ``dims``."""
+    return _views_sig(SHOCK_FIELDS, Shocks, (z,), dims)
+
+
+def shock_views(z: np.ndarray, dims: np.ndarray):
+    """Named numpy views of one env's shock row."""
+    return _views(SHOCK_FIELDS, Shocks, (z,), dims)
+
+
+@intrinsic
 def state_views_nb(typingctx, sf, si, sb, dims):
     """Jitted: the named ``State`` views of the buffers ``sf``, ``si``, ``sb`` for ``dims``
     (buffers from ``allocate_state``)."""
@@ -384,16 +316,9 @@ def n_actions(dims: np.ndarray) -> int:
 
 
 def n_shocks(dims: np.ndarray) -> int:
-    """Shock width per env: market, size, N idiosyncratic, N noise-flow, K basis, A priority."""
-    return int(2 + 2 * dims[D.N] + dims[D.K] + dims[D.A])
-
-
-class Shock(IntEnum):
-    """Offsets into one env's shock row (the idio and noise blocks have length N)."""
-
-    MKT = 0
-    SIZE = 1
-    IDIO = 2  # then N values; noise at IDIO + N; basis at IDIO + 2N; priority at IDIO + 2N + K
+    """Shock width per env (``SHOCK_FIELDS``: market, size, N idiosyncratic, N noise-flow, K
+    basis, A priority)."""
+    return _offsets(SHOCK_FIELDS, dims)[1][0]
 
 
 class Buffers(NamedTuple):

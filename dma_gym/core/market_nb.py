@@ -2,7 +2,7 @@
 import math
 
 from dma_gym.core.jit import kernel
-from dma_gym.core.layout import P, Shock
+from dma_gym.core.enums import P
 
 TINY = 1e-12
 BIG = 1e300
@@ -45,8 +45,8 @@ def exogenous_nb(pf, u, s, e, z):
         # a one-day factor shock is spread evenly over that day's steps
         mkt += pf[P.SHOCK_MKT] * dt
         size += pf[P.SHOCK_SIZE] * dt
-    zm = pf[P.MKT_VOL] * sq * z[Shock.MKT]
-    zs = pf[P.SIZE_VOL] * sq * z[Shock.SIZE]
+    zm = pf[P.MKT_VOL] * sq * z.market[0]
+    zs = pf[P.SIZE_VOL] * sq * z.size[0]
     decay = pf[P.TRANS_DECAY]
     idio = pf[P.IDIO_SCALE]
     for t in range(s.tier_level.shape[1]):
@@ -54,7 +54,7 @@ def exogenous_nb(pf, u, s, e, z):
         if pf[P.SPIRAL_ON] > 0.5:
             vm = 1.0 + pf[P.VOL_RISE] * s.stress[e, t]
         for i in range(u.tier_start[t], u.tier_start[t + 1]):
-            noise = u.beta[i] * zm + u.size_load[i] * zs + idio * u.sigma[i] * sq * z[Shock.IDIO + i]
+            noise = u.beta[i] * zm + u.size_load[i] * zs + idio * u.sigma[i] * sq * z.idio[i]
             lf = s.log_fund[e, i] + (u.beta[i] * mkt + u.size_load[i] * size + vm * noise)
             tr = s.transient[e, i] * decay
             s.log_fund[e, i] = lf

@@ -8,26 +8,10 @@ long book's tier weights (T), then the hedge's contract weights (K).
 from __future__ import annotations
 
 import math
-from enum import IntEnum
-
 from dma_gym.core.accounts_nb import accounts_nb
+from dma_gym.core.enums import BP
 from dma_gym.core.jit import kernel
 from dma_gym.core.rng_nb import normal_nb, uniform_nb
-
-
-class BP(IntEnum):
-    """Indices into the book-parameter array ``bp``."""
-
-    EQUITY = 0  # total DMA equity, CNY bn
-    LEVERAGE = 1  # mean initial gross / equity
-    LEV_DISPERSION = 2  # relative spread of initial leverage (uniform)
-    CONCENTRATION = 3  # share of a tier's names each book holds
-    HEDGE_RATIO = 4  # futures short notional / long notional
-    TRIGGER_LO = 5  # threshold rule: lambda_max / own start leverage, range
-    TRIGGER_HI = 6
-    RULE_CDF0 = 7  # cumulative peer-rule mix (threshold, threshold + target)
-    RULE_CDF1 = 8
-    SIZE = 9  # then T tier weights, then K hedge weights
 
 
 @kernel

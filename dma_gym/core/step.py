@@ -10,7 +10,7 @@ from dma_gym.core.background_nb import (
 )
 from dma_gym.core.futures_nb import basis_nb, dealer_flow_nb, knock_in_nb
 from dma_gym.core.jit import kernel
-from dma_gym.core.layout import P, Shock
+from dma_gym.core.enums import P
 from dma_gym.core.market_nb import (
     clear_price_nb, clip_price_nb, effective_adv_nb, effective_sigma_nb, exogenous_nb, impact_nb,
     levels_and_flags_nb, liquidity_nb, set_bands_nb,
@@ -208,7 +208,7 @@ def market_step_env_nb(pf, u, s, e, actions, z):
         _new_day_nb(s, e)
     begin_step_nb(s, e)
     for a in range(A):
-        s.priority[e, a] = int(z[Shock.IDIO + 2 * N + s.fut.shape[2] + a] * 1e9)
+        s.priority[e, a] = int(z.priority[a] * 1e9)
     _priority_order_nb(s, e)
     # 1. exogenous moves
     exogenous_nb(pf, u, s, e, z)

@@ -7,7 +7,7 @@ import gymnasium as gym
 import numpy as np
 
 from dma_gym.config import scenarios
-from dma_gym.core.observe import OBS_FEATURES
+from dma_gym.core.enums import OBS_FEATURES
 from dma_gym.engine import Engine
 
 

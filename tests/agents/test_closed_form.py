@@ -1,4 +1,4 @@
-"""Closed-form benchmarks: Almgren–Chriss (MODELS.md §1.4) and multi-seller Nash (§3.1, §3.2)."""
+"""Closed-form benchmarks: Almgren–Chriss (docs/model.md §12.2) and multi-seller Nash (docs/model.md §12.3, §12.4)."""
 from __future__ import annotations
 
 import math
@@ -21,7 +21,7 @@ from agents.closed_form import (
     schedule_cost,
 )
 
-# AC-2000 paper example (MODELS.md §1.4)
+# AC-2000 paper example (docs/model.md §12.2)
 AC2000 = dict(
     initial_shares=1e6, initial_price=50.0, sigma=0.95, horizon_days=5.0, steps=5,
     epsilon=0.0625, eta=2.5e-6, gamma=2.5e-7,
@@ -55,7 +55,7 @@ def _objective(x: np.ndarray, p: dict) -> float:
 # Almgren–Chriss
 
 
-# λ, κ, x_k, E[IS], sd(IS), E+λV as printed in MODELS.md §1.4
+# λ, κ, x_k, E[IS], sd(IS), E+λV as tabulated in docs/model.md §12.2
 AC2000_TABLE = [
     (0.0, 0.0, [1e6, 8e5, 6e5, 4e5, 2e5, 0], 662_500, 1_040_673, 662_500),
     (1e-6, 0.6071, [1e6, 541_956, 289_854, 147_898, 62_142, 0], 911_227, 603_431, 1_275_356),
@@ -253,7 +253,7 @@ def test_game_cost_one_seller_is_schedule_cost():
 
 @pytest.mark.parametrize("steps", [1, 5, 40])
 def test_discrete_nash_one_seller_is_almgren_chriss(steps):
-    # same discrete model: the §3.2 risk aversion α is 2× the AC λ
+    # same discrete model: the docs/model.md §12.4 risk aversion α is 2× the AC λ
     xd = nash_discrete(1, 1e6, 5.0, steps, 2.5e-6, 2.5e-7, sigma=0.95, risk_aversion=2e-6)
     ac = almgren_chriss(**dict(AC2000, steps=steps, epsilon=0.0), risk_aversion=1e-6)
     np.testing.assert_allclose(xd, ac.holdings, rtol=1e-9, atol=1e-6)
@@ -378,7 +378,7 @@ def test_discrete_nash_converges_to_closed_forms(n, gamma, sigma, alpha):
         else:
             closed = nash_risk_averse(n, X, T, ETA, gamma, sigma, alpha, t)
         errors.append(np.max(np.abs(nash_discrete(n, X, T, M, ETA, gamma, sigma, alpha) - closed)) / X)
-    assert errors[1] < 0.007  # MODELS.md §3.2: ≈0.003–0.005 at M=300
+    assert errors[1] < 0.007  # docs/model.md §12.4: ≈0.003–0.005 of X at M=300
     # first order in τ: tripling M divides the error by ≈3
     assert 2.5 < errors[0] / errors[1] < 3.5 and 2.5 < errors[1] / errors[2] < 3.5
 

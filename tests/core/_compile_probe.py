@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from dma_gym.testing.checks import compiled_signatures
+
 CORE_MODULES = tuple(f"dma_gym.core.{n}" for n in
                      ("engine_nb", "reset_nb", "step", "ac_nb", "market_nb", "futures_nb", "background_nb",
                       "accounts_nb"))
@@ -34,13 +36,7 @@ CASES = (
 
 def compiled_counts(modules: list[ModuleType]) -> dict[str, int]:
     """``module.name -> len(signatures)`` for every numba dispatcher defined in ``modules``."""
-    out = {}
-    for mod in modules:
-        for name, obj in vars(mod).items():
-            py = getattr(obj, "py_func", None)
-            if hasattr(obj, "signatures") and py is not None and py.__module__ == mod.__name__:
-                out[f"{mod.__name__}.{name}"] = len(obj.signatures)
-    return out
+    return compiled_signatures(modules)
 
 
 def exercise() -> None:

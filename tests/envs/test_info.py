@@ -1,19 +1,19 @@
-"""Every step's info carries DESIGN.md's keys with the right shapes and types; Almgren-Chriss adds
+"""Every step's info carries the info keys of docs/model.md §11.4 with the right shapes and types; Almgren-Chriss adds
 ``implementation_shortfall`` at the end only, equal to X S0 minus the final cash."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from envtools import DESIGN_KEYS, SCENARIOS, episode, make, make_vec, random_actions
+from envtools import INFO_CONTRACT, SCENARIOS, episode, make, make_vec, random_actions
 
 BOOL_KEYS = ("margin_call", "forced_liquidation")
 INT_KEYS = ("day", "step", "action_clipped")
 
 
 def _check_info(info: dict, where: str) -> None:
-    missing = set(DESIGN_KEYS) - set(info)
+    missing = set(INFO_CONTRACT) - set(info)
     assert not missing, f"{where}: missing {sorted(missing)}"
-    for k, shape in DESIGN_KEYS.items():
+    for k, shape in INFO_CONTRACT.items():
         v = info[k]
         assert np.shape(v) == shape, f"{where}: {k} has shape {np.shape(v)}, expected {shape}"
         if k in BOOL_KEYS:
@@ -73,7 +73,7 @@ def test_vector_info_keys_batched():
     _, info = venv.reset(seed=0)
     for _ in range(3):
         _, _, _, _, info = venv.step(venv.action_space.sample())
-        for k, shape in DESIGN_KEYS.items():
+        for k, shape in INFO_CONTRACT.items():
             assert info[k].shape == (3, *shape), k
             assert info["_" + k].all(), k
         assert "implementation_shortfall" not in info

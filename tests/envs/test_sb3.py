@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from envtools import DESIGN_KEYS, make, make_vec, random_actions
+from envtools import INFO_CONTRACT, make, make_vec, random_actions
 from gymnasium.vector import AutoresetMode
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
@@ -53,7 +53,7 @@ def test_episode_end_semantics():
         assert rewards.shape == (N,) and rewards.dtype == np.float32 and dones.dtype == np.bool_
         assert isinstance(infos, list) and len(infos) == N
         for i, info in enumerate(infos):
-            assert set(DESIGN_KEYS) <= set(info)
+            assert set(INFO_CONTRACT) <= set(info)
             assert info["TimeLimit.truncated"] is False  # terminations, never time limits, here
             assert ("terminal_observation" in info) == dones[i]
             if dones[i]:
@@ -84,7 +84,7 @@ def test_trajectories_equal_gymnasium_same_step(scenario, max_steps):
         assert r1.tobytes() == r2.astype(np.float32).tobytes()
         np.testing.assert_array_equal(d1, term | trunc)
         for i, info in enumerate(infos):
-            for k in DESIGN_KEYS:
+            for k in INFO_CONTRACT:
                 np.testing.assert_array_equal(info[k], vinfo[k][i], err_msg=k)
             assert info["TimeLimit.truncated"] == bool(trunc[i] and not term[i])
             assert ("implementation_shortfall" in info) == bool(vinfo.get("_implementation_shortfall", d1 & False)[i])

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from conftest import market, rollout
 
-from dma_gym.core.layout import P, State
+from dma_gym.core.layout import State
+from dma_gym.core.enums import P
 
 pytestmark = pytest.mark.slow
 

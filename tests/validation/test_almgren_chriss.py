@@ -1,4 +1,4 @@
-"""MODELS.md §1.4: in the almgren_chriss scenario the almgren_chriss baseline's implementation
+"""docs/model.md §12.2: in the almgren_chriss scenario the almgren_chriss baseline's implementation
 shortfall has the closed form's mean and standard deviation, within sampling error, for the AC-2000
 example and for other parameter sets (the closed form decides: nothing is hard-coded here)."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Validation (MODELS.md §1.1, §1.3, §4.1): square-root impact scaling, no round-trip arbitrage,
+"""Validation (docs/model.md §5.1, §5.2, §5.3–5.5): square-root impact scaling, no round-trip arbitrage,
 and price limits / T+1 under every baseline policy."""
 from __future__ import annotations
 
@@ -129,7 +129,7 @@ ROUND_TRIPS = {
 
 @pytest.mark.parametrize("name", list(ROUND_TRIPS))
 def test_no_round_trip_makes_money(name):
-    """MODELS.md §1.3: in the calm market (no drift, peers and background active), trading in and
+    """docs/model.md §5.2: in the calm market (no drift, peers and background active), trading in and
     out never beats holding in expectation: the paired NAV gain is not significantly positive."""
     mean, se = _paired_nav_gain("calm", ROUND_TRIPS[name], market_drift=0.0, size_drift=0.0)
     assert mean < 2.0 * se, (mean, se)

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from dma_gym.core.layout import D, P, Shock, universe_views, views
+from dma_gym.core.layout import shock_views, universe_views, views
+from dma_gym.core.enums import D, P
 
 TINY = 1e-12
 BIG = 1e300
@@ -95,7 +96,7 @@ def reference_step(market: Any, buf: Any, dims: np.ndarray, actions: np.ndarray,
         buf: state buffers with ``.sf``, ``.si``, ``.sb``.
         dims: (D.SIZE,) int64 dimensions.
         actions: (E, A, T + K) float64, read for controlled managers only.
-        shocks: (E, n_shocks) float64 (see ``layout.n_shocks`` and ``layout.Shock``).
+        shocks: (E, n_shocks) float64, each row laid out as ``layout.SHOCK_FIELDS``.
     """
     pf = tuple(float(v) for v in np.asarray(market.pf))
     u = universe_views(market.uf, market.ui, dims)
@@ -106,9 +107,9 @@ def reference_step(market: Any, buf: Any, dims: np.ndarray, actions: np.ndarray,
         if s.done[e]:
             continue
         if ac:
-            _ac_step_env(pf, s, e, actions, shocks[e])
+            _ac_step_env(pf, s, e, actions, shock_views(shocks[e], dims))
         else:
-            _market_step_env(pf, u, s, e, actions, shocks[e])
+            _market_step_env(pf, u, s, e, actions, shock_views(shocks[e], dims))
 
 
 def _begin_step(s, e: int) -> None:
@@ -120,7 +121,7 @@ def _begin_step(s, e: int) -> None:
     s.fut_flow[e] = 0.0
 
 
-def _market_step_env(pf, u, s, e: int, actions: np.ndarray, z: np.ndarray) -> None:
+def _market_step_env(pf, u, s, e: int, actions: np.ndarray, z) -> None:
     """One market-mode step of env ``e`` in the order of docs/model.md §2.1 (steps 1-10)."""
     spd = int(pf[P.STEPS_PER_DAY])
     A = s.cash.shape[1]
@@ -130,7 +131,7 @@ def _market_step_env(pf, u, s, e: int, actions: np.ndarray, z: np.ndarray) -> No
         s.volume_day[e] = 0.0
         s.tier_value_day[e] = 0.0
     _begin_step(s, e)
-    pri = z[Shock.IDIO + 2 * N + K: Shock.IDIO + 2 * N + K + A]
+    pri = z.priority
     s.priority[e] = [int(v * 1e9) for v in pri]
     s.prio_order[e] = np.argsort(s.priority[e], kind="stable")
     # 1. exogenous moves
@@ -173,7 +174,7 @@ def _market_step_env(pf, u, s, e: int, actions: np.ndarray, z: np.ndarray) -> No
 
 
 # ---- step 1: exogenous moves, levels, limit flags, circuit breaker -------------------------------
-def _exogenous(pf, u, s, e: int, z: np.ndarray) -> None:
+def _exogenous(pf, u, s, e: int, z) -> None:
     """Factor + idiosyncratic returns move log fundamentals; transient impact decays; new prices."""
     dt = pf[P.DT]
     sq = math.sqrt(dt)
@@ -183,10 +184,10 @@ def _exogenous(pf, u, s, e: int, z: np.ndarray) -> None:
     if s.day[e] == int(pf[P.SHOCK_DAY]):
         mkt += pf[P.SHOCK_MKT] * dt
         size += pf[P.SHOCK_SIZE] * dt
-    zm = pf[P.MKT_VOL] * sq * z[Shock.MKT]
-    zs = pf[P.SIZE_VOL] * sq * z[Shock.SIZE]
+    zm = pf[P.MKT_VOL] * sq * z.market[0]
+    zs = pf[P.SIZE_VOL] * sq * z.size[0]
     st = s.stress[e][u.tier]
-    noise = u.beta * zm + u.size_load * zs + pf[P.IDIO_SCALE] * u.sigma * sq * z[Shock.IDIO: Shock.IDIO + N]
+    noise = u.beta * zm + u.size_load * zs + pf[P.IDIO_SCALE] * u.sigma * sq * z.idio
     if pf[P.SPIRAL_ON] > 0.5:
         scaled = (1.0 + pf[P.VOL_RISE] * st) * noise
     else:
@@ -262,7 +263,7 @@ def _fund_decisions(pf, u, s, e: int) -> None:
         s.fut_flow[e] = s.fut_flow[e] + cover * s.fut_price[e]
 
 
-def _background_orders(pf, u, s, e: int, z: np.ndarray) -> None:
+def _background_orders(pf, u, s, e: int, z) -> None:
     """Noise, liquidity-provider, national-team and fund orders (shares) per stock."""
     N = s.price.shape[1]
     dt = pf[P.DT]
@@ -277,7 +278,7 @@ def _background_orders(pf, u, s, e: int, z: np.ndarray) -> None:
     p = s.price[e]
     st = s.stress[e][u.tier]
     v_sh = _effective_adv(pf, u.adv, st) / p
-    noise = pf[P.NOISE] * v_sh * sq * z[Shock.IDIO + N: Shock.IDIO + 2 * N]
+    noise = pf[P.NOISE] * v_sh * sq * z.noise
     x = np.clip(-s.transient[e] / u.sigma, -3.0, 3.0)
     lp = pf[P.LP_STRENGTH] * (1.0 - st) * v_sh * dt * x
     nt = nt_spend * u.nt_w / p
@@ -724,7 +725,7 @@ def _futures_masks(pf, s, e: int) -> None:
     s.cut_step[e] = np.where(skip, s.cut_step[e], s.cut_step[e] + _seqsum_rows(cut, 0.0))
 
 
-def _basis(pf, u, s, e: int, z: np.ndarray) -> None:
+def _basis(pf, u, s, e: int, z) -> None:
     """Basis mean reversion, flow impact and noise; futures price within its limit band."""
     K = s.index_level.shape[1]
     N = s.price.shape[1]
@@ -737,7 +738,7 @@ def _basis(pf, u, s, e: int, z: np.ndarray) -> None:
         b = s.basis[e].copy()
         b = b + pf[P.BASIS_ALPHA] * (b_bar - b)
         b = b + 0.01 * s.fut_flow[e] / u.fut_depth
-        b = b + pf[P.BASIS_VOL] * sq * z[Shock.IDIO + 2 * N: Shock.IDIO + 2 * N + K]
+        b = b + pf[P.BASIS_VOL] * sq * z.basis
         s.basis[e] = b
     f = lev * (1.0 + s.basis[e])
     lo = s.fut_settle[e] * (1.0 - pf[P.FUT_LIMIT])
@@ -866,7 +867,7 @@ def _close(pf, u, s, e: int) -> None:
 
 
 # ---- Almgren-Chriss mode ------------------------------------------------------------------------
-def _ac_step_env(pf, s, e: int, actions: np.ndarray, z: np.ndarray) -> None:
+def _ac_step_env(pf, s, e: int, actions: np.ndarray, z) -> None:
     """One Almgren-Chriss step: execute n shares at S - eps*sgn(n) - eta*n/tau, then move S."""
     _begin_step(s, e)
     tau = pf[P.DT]
@@ -899,7 +900,7 @@ def _ac_step_env(pf, s, e: int, actions: np.ndarray, z: np.ndarray) -> None:
     else:
         s.exec_price[e, 0] = px0
         s.fill[e, 0, 0] = 0.0
-    s.price[e, 0] = px0 + pf[P.AC_SIGMA] * math.sqrt(tau) * z[Shock.IDIO] - pf[P.AC_GAMMA] * n
+    s.price[e, 0] = px0 + pf[P.AC_SIGMA] * math.sqrt(tau) * z.idio[0] - pf[P.AC_GAMMA] * n
     s.log_fund[e, 0] = s.price[e, 0]
     s.gross[e, 0] = s.hold[e, 0, 0] * s.price[e, 0]
     s.equity[e, 0] = s.cash[e, 0] + s.gross[e, 0]
