@@ -3,6 +3,7 @@ Every facade (the single env, the vector env, the SB3 adapter, the multi-agent e
 script (demo, calibration, evaluation, benchmarks) drives the market through it."""
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import threading
@@ -26,6 +27,8 @@ _INFO_DTYPES = {"margin_call": np.bool_, "forced_liquidation": np.bool_, "day": 
                 "action_clipped": np.int64}
 INFO_KEYS = tuple(c for c in INFO_COLUMNS if c not in INFO_INTERNAL)
 _AUTORESET = {"none": Mode.STEP, "next_step": Mode.NEXT_STEP, "same_step": Mode.SAME_STEP}
+_RESETS = int(C.RESETS)
+_TIERS = int(I.TIERS)  # plain ints: an IntEnum index costs a method call per use
 
 
 def generator(seed: int | None) -> np.random.Generator:
@@ -106,6 +109,8 @@ class Engine:
         controlled[ls] = True
         ctl = np.zeros(C.SIZE, np.int64)
         ctl[C.MAX_STEPS] = max_episode_steps or 0
+        self._mode = int(_AUTORESET[autoreset])
+        ctl[C.MODE] = self._mode
         ninfo = enb.n_info(int(self.dims[D.T]), int(self.dims[D.K]))
         self._io = IO(
             ctl=ctl, learners=ls, controlled=controlled,
@@ -120,6 +125,7 @@ class Engine:
         )
         self._model = m.model()
         self._tmpl = m.template(self.dims)
+        self._n_tiers = int(self.dims[D.T])
         self._generators: list[np.random.Generator | None] = [None] * E
         self._started = False
         self._bind()
@@ -133,13 +139,14 @@ class Engine:
         self.pending = _readonly(io.reset)  # after a call, only next-step autoresets are flagged
         self._info_rows = [list(row) for row in io.info]
         self._final_rows = [list(row) for row in io.final_info]
-        self._call = None  # the compiled entry, bound on first use
+        self._entry = None  # the compiled entry with its arguments bound, on first use
+        self._step_call = self._call if self._started else self._before_reset
 
     # ---- pickling: views and the bound entry are rebuilt --------------------------------
     def __getstate__(self) -> dict:
         d = self.__dict__.copy()
         for k in ("state", "_state", "pending", "obs", "reward", "terminated", "truncated", "info", "was_reset", "final",
-                  "final_obs", "final_info", "shocks", "_info_rows", "_final_rows", "_call"):
+                  "final_obs", "final_info", "shocks", "_info_rows", "_final_rows", "_entry", "_step_call"):
             d.pop(k, None)
         return d
 
@@ -204,23 +211,30 @@ class Engine:
                 self._generators[e] = g
                 seed_state(g, io.next_seed[e])
             io.reset[e] = True
-        self._run(Mode.RESET)
+        io.ctl[C.MODE] = Mode.RESET
+        try:
+            self._call()
+        finally:
+            io.ctl[C.MODE] = self._mode
         self._started = True
+        self._step_call = self._call
 
     def step(self, actions: Any = None) -> None:
         """Advance every env by one step (one core call) with ``actions`` (E, M, act_dim), or
         None when there are no learners. Values outside [-1, 1] are clipped (counted in the info
         table); NaN/inf or a wrong shape raise ValueError and change nothing."""
-        if not self._started:
-            raise RuntimeError("Engine.step() before reset()")
         io = self._io
-        if actions is None:
-            if self.num_learners:
-                raise ValueError(f"step(None): the engine has {self.num_learners} learners; pass actions "
-                                 f"of shape {io.act_in.shape}")
-        elif actions is not io.act_in:
-            io.act_in[:] = self.validate(actions, io.act_in.shape)
-        self._run(_AUTORESET[self.autoreset], actions)
+        if actions is not io.act_in:
+            if actions is None:
+                if self.learners.size:
+                    raise ValueError(f"step(None): the engine has {self.learners.size} learners; pass "
+                                     f"actions of shape {io.act_in.shape}")
+            else:
+                io.act_in[:] = self.validate(actions, io.act_in.shape)
+        self._step_call()
+
+    def _before_reset(self) -> int:
+        raise RuntimeError("Engine.step() before reset()")
 
     def validate(self, actions: Any, shape: tuple[int, ...]) -> np.ndarray:
         """``actions`` as a float64 array of exactly ``shape`` (a facade's action-space shape),
@@ -250,15 +264,15 @@ class Engine:
         replay a step."""
         return _readonly(self._io.act_buf)
 
-    def _run(self, mode: Mode, actions: Any = None) -> None:
+    def _call(self) -> None:
+        """One engine call in the mode set in ``ctl``; then the next episode's stream of each env
+        that just started one is drawn from its generator."""
+        if self._entry is None:
+            self._entry = self._bind_entry()
         io = self._io
-        io.ctl[C.MODE] = mode
-        if self._call is None:
-            self._call = self._bind_entry()
-        bad = self._call()
-        if bad:
-            self._raise_nonfinite(io.act_in if actions is None else actions)
-        if io.was_reset.any():  # draw the next episode's stream of each env that just started one
+        if self._entry():
+            self._raise_nonfinite(io.act_in)
+        if io.ctl[_RESETS]:
             for e in np.flatnonzero(io.was_reset):
                 seed_state(self._generators[e], io.next_seed[e])
 
@@ -315,9 +329,9 @@ class Engine:
         over."""
         row = (self._final_rows if final else self._info_rows)[e][m]
         (equity, nav, leverage, margin_ratio, margin_call, liquidated, sold, unfilled, cut, ld, day, step,
-         clipped, shortfall, done) = row[:I.TIERS].tolist()
-        T = int(self.dims[D.T])
-        per_tier = row[I.TIERS:].copy()  # tier drawdowns, then annualised bases: one copy
+         clipped, shortfall, done) = row[:_TIERS].tolist()
+        T = self._n_tiers
+        per_tier = row[_TIERS:].copy()  # tier drawdowns, then annualised bases: one copy
         info: dict[str, Any] = {
             "equity": equity,
             "nav": nav,
@@ -363,12 +377,7 @@ def _bound(fn, args: tuple):
     sig = tuple(typeof(a) for a in args)
     if sig not in fn.overloads:
         _compile(fn, sig)
-    entry = fn.overloads[sig].entry_point
-
-    def call():
-        return entry(*args)
-
-    return call
+    return functools.partial(fn.overloads[sig].entry_point, *args)
 
 
 def _compile(fn, sig) -> None:

@@ -8,10 +8,10 @@ from typing import Union
 import numba
 import numpy as np
 
-from dma_gym.config.params import AlmgrenChrissConfig, MarketConfig
+from dma_gym.config.params import TIER_NAMES, AlmgrenChrissConfig, MarketConfig
 from dma_gym.core.futures_nb import snowball_delta_nb
 from dma_gym.core.engine_nb import Model, Template
-from dma_gym.core.enums import BP, D, N_OBS, OBS_HIGH, OBS_LOW, PARAMS, P, R
+from dma_gym.core.enums import BP, D, OBS_HIGH, OBS_LOW, PARAMS, P, R
 from dma_gym.core.layout import (
     Buffers, State, Universe, allocate_state, env_segments, n_actions, n_shocks, universe_sizes, universe_views,
 )
@@ -20,8 +20,6 @@ Config = Union[MarketConfig, AlmgrenChrissConfig]
 LN2 = math.log(2.0)
 PARALLEL_MIN_ENVS = 8  # batches at least this large step envs on parallel threads
 TRADING_DAYS = 242.0  # CFFEX annualisation convention (docs/model.md §7.1)
-AC_OBS_LOW = np.array([0.0, 0.0, -10.0], np.float32)
-AC_OBS_HIGH = np.array([2.0, 1.0, 10.0], np.float32)
 
 
 def parallel_chunks(n_envs: int) -> int:
@@ -35,17 +33,34 @@ def _decay(dt: float, half_life: float) -> float:
 
 
 class Market:
-    """Everything static about one scenario: dimensions, parameters and universe.
+    """Everything static about one scenario of the DMA market: dimensions, parameters, universe
+    and the start of every episode. ``Market(config)`` builds the model the config belongs to: a
+    :class:`MarketConfig` gives this class, an :class:`AlmgrenChrissConfig` its benchmark
+    sibling ``almgren_chriss.ACMarket`` (the one place the two part ways in Python).
 
     Args:
         config: a :class:`MarketConfig` or :class:`AlmgrenChrissConfig`.
     """
 
+    # what one learner acts on and sees; info keys beyond the common ones (valid once an
+    # episode is over)
+    obs_low: np.ndarray = OBS_LOW
+    obs_high: np.ndarray = OBS_HIGH
+    extra_info: tuple[str, ...] = ()
+
+    def __new__(cls, config: Config):
+        if cls is Market and isinstance(config, AlmgrenChrissConfig):
+            from dma_gym.almgren_chriss import ACMarket
+            cls = ACMarket
+        return super().__new__(cls)
+
+    def __getnewargs__(self):
+        return (self.config,)
+
     def __init__(self, config: Config):
         if not isinstance(config, (MarketConfig, AlmgrenChrissConfig)):
             raise ValueError(f"config must be a MarketConfig or AlmgrenChrissConfig, got {type(config).__name__}")
         self.config = config
-        self.is_ac = isinstance(config, AlmgrenChrissConfig)
         self.base_dims = self._dims()
         self.pf = self._scalars()
         self.uf, self.ui = self._universe()
@@ -53,7 +68,7 @@ class Market:
         self.n_actions = n_actions(self.base_dims)
         self.n_shocks = n_shocks(self.base_dims)
         u = self.universe
-        if not self.is_ac and np.any(np.diff(u.tier) < 0):
+        if np.any(np.diff(u.tier) < 0):
             raise RuntimeError("universe must be stored tier by tier")
         # dealers' hedge at the start (index = 1, nothing knocked in): the same for every episode
         self._dealer_qty0 = np.array([
@@ -63,12 +78,8 @@ class Market:
         ])
         self._bp = self._book_params()
         self._rp = self._facade_params()
-        self.act_dim = 1 if self.is_ac else self.n_actions
-        self.obs_dim = 3 if self.is_ac else N_OBS
-        self.obs_low = AC_OBS_LOW if self.is_ac else OBS_LOW
-        self.obs_high = AC_OBS_HIGH if self.is_ac else OBS_HIGH
-        # info keys beyond the common ones (valid once the episode is over)
-        self.extra_info: tuple[str, ...] = ("implementation_shortfall",) if self.is_ac else ()
+        self.act_dim = self._act_dim()
+        self.obs_dim = self.obs_low.size
         self._seg_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._template = self._build_template()
 
@@ -94,49 +105,30 @@ class Market:
         d[D.E] = n_envs
         return d
 
+    def _act_dim(self) -> int:
+        return self.n_actions
+
     def _dims(self) -> np.ndarray:
         c = self.config
         d = np.zeros(D.SIZE, np.int64)
         d[D.E] = 1
         d[D.K] = 3
         d[D.T] = 5
-        if self.is_ac:
-            d[D.A], d[D.N], d[D.B], d[D.C] = 1, 1, 1, 1
-        else:
-            d[D.A] = c.n_managers
-            d[D.N] = c.n_stocks
-            d[D.B] = c.snowball_tranches
-            d[D.C] = c.cohorts
+        d[D.A] = c.n_managers
+        d[D.N] = c.n_stocks
+        d[D.B] = c.snowball_tranches
+        d[D.C] = c.cohorts
         return d
 
     # ---- scalar parameters ---------------------------------------------------------------
     def _scalars(self) -> np.ndarray:
         c = self.config
         pf = np.full(P.SIZE, np.nan)
-        if self.is_ac:
-            pf[:] = 0.0
-            pf[P.MODE] = 1.0
-            pf[P.DT] = c.tau
-            pf[P.STEPS_PER_DAY] = 1.0
-            pf[P.STEPS] = c.steps
-            pf[P.TRANS_DECAY] = 1.0
-            pf[P.LP_CAPITAL] = 1.0
-            pf[P.MAX_TRADE] = 1.0
-            pf[P.MAX_BUY] = 1.0
-            pf[P.AC_SIGMA] = c.sigma
-            pf[P.AC_EPS] = c.epsilon
-            pf[P.AC_ETA] = c.eta
-            pf[P.AC_GAMMA] = c.gamma
-            pf[P.AC_X0] = c.initial_shares
-            pf[P.SHOCK_DAY] = -1.0
-            pf[P.REG_FROM_DAY] = -1.0
-            return pf
         dt = c.dt
         for name, field, _ in PARAMS:  # read straight from the config
             if field is not None:
                 pf[P[name]] = float(getattr(c, field))
         derived = {  # the parameters PARAMS leaves to this builder
-            P.MODE: 0.0,
             P.TRANS_DECAY: _decay(dt, c.transient_half_life),
             P.STRESS_ALPHA: 1.0 - _decay(dt, c.stress_half_life),
             P.BASIS_ALPHA: 1.0 - _decay(dt, c.basis_half_life),
@@ -157,15 +149,6 @@ class Market:
         uf, ui = np.zeros(nf), np.zeros(ni, np.int64)
         u = universe_views(uf, ui, self.base_dims)
         c = self.config
-        if self.is_ac:
-            u.price0[0] = c.initial_price
-            u.adv[0] = 1.0
-            u.sigma[0] = c.sigma / c.initial_price
-            u.limit[0] = 1.0
-            u.tier_w[0] = 1.0
-            u.fut_depth[:] = 1.0
-            u.tier_start[1:] = 1  # the single stock is tier 0; tiers 1.. are empty
-            return uf, ui
         rng = np.random.default_rng(c.universe_seed)
         disp = c.universe_dispersion
         start = 0
@@ -222,14 +205,8 @@ class Market:
         return Template(dims, *self._segments(dims), t.sf, t.si, t.sb, *tseg)
 
     def _facade_params(self) -> np.ndarray:
-        c = self.config
         rp = np.zeros(R.SIZE)
-        if self.is_ac:
-            rp[R.AC_S0] = c.initial_price
-            rp[R.AC_LAMBDA] = c.risk_aversion
-            rp[R.AC_OBS_SCALE] = c.sigma * math.sqrt(c.horizon_days) if c.sigma > 0 else 1.0
-        else:
-            rp[R.TERM_ON_LIQ] = float(bool(c.terminate_on_liquidation))
+        rp[R.TERM_ON_LIQ] = float(bool(self.config.terminate_on_liquidation))
         return rp
 
     def _segments(self, dims: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -243,8 +220,6 @@ class Market:
         c = self.config
         T, K = int(self.base_dims[D.T]), int(self.base_dims[D.K])
         bp = np.zeros(BP.SIZE + T + K)
-        if self.is_ac:
-            return bp
         cdf = np.cumsum(c.peer_rule_mix)
         bp[BP.EQUITY] = c.dma_equity
         bp[BP.LEVERAGE] = c.leverage
@@ -265,20 +240,6 @@ class Market:
         c = self.config
         s.price[0] = u.price0
         s.prev_close[0] = u.price0
-        if self.is_ac:
-            s.lo[0] = 0.0
-            s.hi[0] = 1e300
-            s.log_fund[0] = u.price0
-            s.hold[0, 0, 0] = c.initial_shares
-            s.gross[0, 0] = s.gross0[0, 0] = c.initial_shares * c.initial_price
-            s.equity[0, 0] = s.equity0[0, 0] = s.gross[0, 0]
-            s.tier_level[0] = s.tier_peak[0] = s.tier_prev_close[0] = 1.0
-            s.index_level[0] = s.index_peak[0] = s.index_prev_close[0] = 1.0
-            s.fut_price[0] = s.fut_settle[0] = 1.0
-            s.days_left[0] = 1e9
-            s.margin_ratio[0] = 99.0
-            s.leverage[0, 0] = 1.0
-            return buf, env_segments(dims)
         if c.price_limits:
             s.lo[0] = u.price0 * (1.0 - u.limit)
             s.hi[0] = u.price0 * (1.0 + u.limit)
@@ -307,3 +268,27 @@ class Market:
     def __setstate__(self, d: dict) -> None:
         self.__dict__.update(d)
         self.universe = universe_views(self.uf, self.ui, self.base_dims)
+
+    # ---- what a person sees (render.py draws it) -------------------------------------------
+    def snapshot(self, s: State, e: int, a: int) -> dict[str, np.ndarray]:
+        """What the dashboard plots for manager ``a`` of env ``e`` of state ``s``, now."""
+        tier_value = np.bincount(self.universe.tier, weights=s.hold[e, a] * s.price[e], minlength=5)
+        return {
+            "step": np.array(s.step[e]),
+            "tier_level": s.tier_level[e].copy(),
+            "basis": s.basis[e] * TRADING_DAYS / np.maximum(s.days_left[e], 1.0),
+            "margin_ratio": np.array([s.margin_ratio[e, a]]),
+            "exposure": tier_value / s.equity0[e, a],
+            "futures": s.fut[e, a] * s.fut_price[e] / s.equity0[e, a],
+        }
+
+    def status_line(self, s: State, e: int, a: int) -> str:
+        """One line: NAV, leverage, margin, flags, tier moves since the start, IC/IM basis, limit-downs."""
+        dd = 1.0 - s.tier_level[e]
+        ann = s.basis[e] * TRADING_DAYS / np.maximum(s.days_left[e], 1.0)
+        flags = (" CALL" if s.call_active[e, a] else "") + (" LIQUIDATED" if s.liquidated[e, a] else "") \
+            + (" RESTRICTED" if s.reg_active[e] else "")
+        return (f"day {int(s.day[e]):>2} step {int(s.step[e]):>3} | NAV {s.equity[e, a] / s.equity0[e, a]:.3f} "
+                f"lev {s.leverage[e, a]:.2f} margin {s.margin_ratio[e, a]:.2f}{flags} | "
+                + " ".join(f"{t} {-d:+.1%}" for t, d in zip(TIER_NAMES, dd))
+                + f" | IC {ann[1]:+.0%} IM {ann[2]:+.0%} | LD {s.ld_share[e]:.1%}")

@@ -4,44 +4,17 @@ from __future__ import annotations
 import numpy as np
 
 from dma_gym.config.params import FUTURES_NAMES, TIER_NAMES
-from dma_gym.market import TRADING_DAYS
 
 
 def snapshot(engine, e: int, m: int) -> dict[str, np.ndarray]:
     """What the dashboard plots, for env ``e`` and learner ``m`` of an Engine, now."""
-    s = engine.state
-    a = int(engine.learners[m])
-    snap = {"step": np.array(s.step[e])}
-    if engine.market.is_ac:
-        snap["price"] = np.array([s.price[e, 0]])
-        snap["holdings"] = np.array([s.hold[e, 0, 0]])
-        return snap
-    tier_value = np.bincount(engine.market.universe.tier, weights=s.hold[e, a] * s.price[e], minlength=5)
-    snap.update(
-        tier_level=s.tier_level[e].copy(),
-        basis=s.basis[e] * TRADING_DAYS / np.maximum(s.days_left[e], 1.0),
-        margin_ratio=np.array([s.margin_ratio[e, a]]),
-        exposure=tier_value / s.equity0[e, a],
-        futures=s.fut[e, a] * s.fut_price[e] / s.equity0[e, a],
-    )
-    return snap
+    return engine.market.snapshot(engine.state, e, int(engine.learners[m]))
 
 
 def status_line(engine, e: int, m: int = 0) -> str:
-    """One line of env ``e`` as learner ``m`` sees it: NAV, leverage, margin, flags, tier moves, basis."""
-    s = engine.state
-    a = int(engine.learners[m])
-    if engine.market.is_ac:
-        return (f"step {int(s.step[e])}/{engine.market.steps} | shares {s.hold[e, a, 0]:,.0f} | "
-                f"price {s.price[e, 0]:.4f} | cash {s.cash[e, a]:,.0f}")
-    dd = 1.0 - s.tier_level[e]
-    ann = s.basis[e] * TRADING_DAYS / np.maximum(s.days_left[e], 1.0)
-    flags = (" CALL" if s.call_active[e, a] else "") + (" LIQUIDATED" if s.liquidated[e, a] else "") \
-        + (" RESTRICTED" if s.reg_active[e] else "")
-    return (f"day {int(s.day[e]):>2} step {int(s.step[e]):>3} | NAV {s.equity[e, a] / s.equity0[e, a]:.3f} "
-            f"lev {s.leverage[e, a]:.2f} margin {s.margin_ratio[e, a]:.2f}{flags} | "
-            + " ".join(f"{t} {-d:+.1%}" for t, d in zip(TIER_NAMES, dd))
-            + f" | IC {ann[1]:+.0%} IM {ann[2]:+.0%} | LD {s.ld_share[e]:.1%}")
+    """One line of env ``e`` as learner ``m`` sees it (NAV, leverage, margin, flags, tier moves,
+    basis; in the Almgren-Chriss benchmark: shares, price, cash)."""
+    return engine.market.status_line(engine.state, e, int(engine.learners[m]))
 
 
 def dashboard(history: list[dict[str, np.ndarray]], width: int = 720, height: int = 480) -> np.ndarray:

@@ -284,6 +284,11 @@ class MarketConfig:
     def dt(self) -> float:
         return 1.0 / self.steps_per_day
 
+    @property
+    def model_id(self) -> int:
+        """The core's model for this config: 0, the DMA market."""
+        return 0
+
     def replace(self, **overrides: Any) -> "MarketConfig":
         return replace_validated(self, overrides)
 
@@ -328,6 +333,11 @@ class AlmgrenChrissConfig:
     @property
     def dt(self) -> float:
         return self.tau
+
+    @property
+    def model_id(self) -> int:
+        """The core's model for this config: 1, the Almgren-Chriss benchmark."""
+        return 1
 
     def replace(self, **overrides: Any) -> "AlmgrenChrissConfig":
         return replace_validated(self, overrides)

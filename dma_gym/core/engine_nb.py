@@ -272,6 +272,7 @@ def engine_step_nb(model, tmpl, buf, io, e0, e1):
         return bad
     mode = io.ctl[C.MODE]
     M = io.learners.shape[0]
+    n_reset = 0
     for e in range(e0, e1):
         io.was_reset[e] = False
         io.final[e] = False
@@ -282,6 +283,7 @@ def engine_step_nb(model, tmpl, buf, io, e0, e1):
                 io.reward[e, m] = 0.0
                 io.terminated[e, m] = False
             io.truncated[e] = False
+            n_reset += 1
             continue
         if mode == Mode.RESET:
             continue
@@ -303,6 +305,8 @@ def engine_step_nb(model, tmpl, buf, io, e0, e1):
                 for j in range(io.info.shape[2]):
                     io.final_info[e, m, j] = io.info[e, m, j]
             _reset_one_nb(model, u, s, buf, tmpl, io, e)
+            n_reset += 1
+    io.ctl[C.RESETS] = n_reset
     return 0
 
 
@@ -326,6 +330,10 @@ def engine_step_parallel_nb(model, tmpl, buf, io, n_chunks):
     E = io.reset.shape[0]
     for c in prange(n_chunks):
         engine_step_nb(model, tmpl, buf, io, c * E // n_chunks, (c + 1) * E // n_chunks)
+    n_reset = 0  # the chunks each wrote their own count; the call's is their sum
+    for e in range(E):
+        n_reset += io.was_reset[e]
+    io.ctl[C.RESETS] = n_reset
     return 0
 
 

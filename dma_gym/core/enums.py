@@ -26,7 +26,7 @@ class D(IntEnum):
 # the one list of scalar parameters; ``P`` indexes the float64 array ``pf`` built from it
 # (bools stored as 0/1; the Almgren-Chriss benchmark fills its own few, see ``market.py``).
 PARAMS: tuple[tuple[str, str | None, str], ...] = (
-    ("MODE", None, "0 market, 1 Almgren-Chriss benchmark"),
+    ("MODE", "model_id", "0 market, 1 Almgren-Chriss benchmark"),
     ("DT", "dt", "days per step"),
     ("STEPS_PER_DAY", "steps_per_day", ""),
     ("STEPS", "steps", "steps per episode"),
@@ -146,7 +146,8 @@ class C(IntEnum):
 
     MODE = 0
     MAX_STEPS = 1  # truncate episodes at this many steps (0: never)
-    SIZE = 2
+    RESETS = 2  # written by the call: envs that started a fresh episode in it
+    SIZE = 3
 
 
 class Mode(IntEnum):
@@ -163,7 +164,8 @@ class C(IntEnum):
 
     MODE = 0
     MAX_STEPS = 1  # truncate episodes at this many steps (0: never)
-    SIZE = 2
+    RESETS = 2  # written by the call: envs that started a fresh episode in it
+    SIZE = 3
 
 
 # the info table's scalar columns per learner; the env layer exposes all but the internal ones

@@ -102,6 +102,16 @@ class DMAUnwindEnv(gym.Env):
         self.action_space, self.observation_space = self.engine.single_spaces()
         self._act_shape = self.action_space.shape
         self._act = self.engine.action_buffer
+        self._bind()
+
+    def _bind(self) -> None:
+        g = self.engine
+        self._obs0, self._rew, self._term = g.obs[0, 0], g.reward, g.terminated  # read-only views
+
+    def __setstate__(self, d: dict) -> None:
+        self.__dict__.update(d)
+        self._act = self.engine.action_buffer
+        self._bind()
         self._history: list[dict[str, np.ndarray]] = []
 
     @property
@@ -131,7 +141,7 @@ class DMAUnwindEnv(gym.Env):
         g.step(self._act)
         if self.render_mode == "rgb_array":
             self._record()
-        return g.obs[0, 0].copy(), float(g.reward[0, 0]), bool(g.terminated[0, 0]), False, g.info_dict(0)
+        return self._obs0.copy(), float(self._rew[0, 0]), bool(self._term[0, 0]), False, g.info_dict(0)
 
     # ---- rendering -------------------------------------------------------------------------
     def _record(self) -> None:
