@@ -30,7 +30,8 @@ from dma_gym.core.jit import cached, entry, kernel
 from dma_gym.core.enums import INFO_COLUMNS, C, I, Mode, P, R
 from dma_gym.core.layout import shock_views_nb, state_views_nb, universe_views_nb
 from dma_gym.core.observe import observe_env_nb
-from dma_gym.core.reset_nb import draw_and_value_books_nb, start_env_nb
+from dma_gym.core.accounts_nb import accounts_nb
+from dma_gym.core.reset_nb import draw_books_nb, start_env_nb
 from dma_gym.core.rng_nb import fill_shocks_nb
 from dma_gym.core.step import market_step_env_nb
 
@@ -89,13 +90,13 @@ class IO(NamedTuple):
     final_info: np.ndarray  # (E, M, N_INFO) float64 its last info
 
 
-@kernel
+@kernel(inline=True)
 def _is_ac(pf):
     """The one place the core tells the Almgren-Chriss benchmark (``ac_nb``) from the market."""
     return pf[P.MODE] > 0.5
 
 
-@kernel
+@kernel(inline=True)
 def log_nav_nb(equity, equity0):
     """log(max(equity / equity0, NAV_FLOOR))."""
     x = equity / equity0
@@ -227,7 +228,7 @@ def _refresh_ac_nb(model, s, io, e):
     io.info[e, 0, I.IMPLEMENTATION_SHORTFALL] = x0 * s0 - cash if s.done[e] else 0.0
 
 
-@kernel
+@kernel(inline=True)
 def _ended_nb(s, io, e):
     """Env ``e``'s episode is over: every learner terminated or the episode truncated (with no
     learner: the horizon reached)."""
@@ -250,8 +251,13 @@ def _reset_one_nb(model, u, s, buf, tmpl, io, e):
     for j in range(4):
         st[j] = io.next_seed[e, j]
     start_env_nb(s, buf, tmpl, e, io.controlled)
-    if not _is_ac(model.pf):
-        draw_and_value_books_nb(model.pf, model.bp, u, s, e, st, io.controlled)
+    if not _is_ac(model.pf):  # the DMA books, valued; their start values recorded
+        draw_books_nb(model.bp, u, s, e, st)
+        accounts_nb(model.pf, u, s, e)
+        for a in range(io.controlled.shape[0]):
+            s.equity0[e, a] = s.equity[e, a]
+            s.gross0[e, a] = s.gross[e, a]
+            s.call_deadline[e, a] = -1
     for a in range(io.act_buf.shape[1]):
         for j in range(io.act_buf.shape[2]):
             io.act_buf[e, a, j] = 0.0

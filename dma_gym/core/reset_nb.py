@@ -8,7 +8,6 @@ long book's tier weights (T), then the hedge's contract weights (K).
 from __future__ import annotations
 
 import math
-from dma_gym.core.accounts_nb import accounts_nb
 from dma_gym.core.enums import BP
 from dma_gym.core.jit import kernel
 from dma_gym.core.rng_nb import normal_nb, uniform_nb
@@ -82,15 +81,3 @@ def start_env_nb(s, buf, tmpl, e, controlled):
     copy_env_nb(buf.sb, tmpl.seg_b, e, tmpl.tb, tmpl.tseg_b)
     for a in range(controlled.shape[0]):
         s.controlled[e, a] = controlled[a]
-
-
-@kernel
-def draw_and_value_books_nb(pf, bp, u, s, e, st, controlled):
-    """Market mode, after ``start_env_nb``: books drawn from stream ``st`` (4,) uint64 and valued
-    (equity, margin), their start values recorded."""
-    draw_books_nb(bp, u, s, e, st)
-    accounts_nb(pf, u, s, e)
-    for a in range(controlled.shape[0]):
-        s.equity0[e, a] = s.equity[e, a]
-        s.gross0[e, a] = s.gross[e, a]
-        s.call_deadline[e, a] = -1
