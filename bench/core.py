@@ -108,13 +108,12 @@ def reference_ratio(cfg: MarketConfig, numba_calls_per_s: float, n_steps: int = 
     act = _actions(eng, n_steps, SEED)
     eng.reset(seed=SEED)
     start = Buffers(*(a.copy() for a in eng.buf))
-    # the engine's steps as the reference takes them: the core's action array (clipped learner
-    # actions, zeros for the managers on their rules) and the shocks the core drew
+    # the engine's steps as the reference takes them: the actions the core read and the shocks it drew
     core_act = np.zeros((n_steps, 1, m.n_managers, m.n_actions))
     shocks = np.zeros((n_steps, 1, m.n_shocks))
     for k in range(n_steps):
         eng.step(act[k])
-        core_act[k][:, eng.learners, :eng.act_dim] = np.clip(act[k], -1.0, 1.0)
+        core_act[k] = eng.core_actions
         shocks[k] = eng.shocks
     warm = Buffers(*(a.copy() for a in start))
     fn(m, warm, eng.dims, core_act[0], shocks[0])  # warm-up (imports, caches)

@@ -411,7 +411,7 @@ def main() -> None:
     else:
         _row("empty NUMBA_CACHE_DIR (cold compile)", "   skipped (--no-cold)")
 
-    print("bars (issue 3)")
+    print("bars")
     mem_peak = max(mem["tracemalloc_peak"], mem["hwm_delta"])
     results = [
         _bar(single_ratio <= 5, f"single step <= 5x CartPole: {single_ratio:.1f}x"),

@@ -1,10 +1,11 @@
 """``Engine``: E independent episodes of one scenario, advanced by one jitted core call per step.
-Every facade (the single env, the vector env, the SB3 adapter, the multi-agent env) and every
-script (demo, calibration, evaluation, benchmarks) drives the market through it."""
+Every facade (the single env, the vector env, the SB3 adapter) and every script (demo,
+calibration, evaluation, benchmarks) drives the market through it."""
 from __future__ import annotations
 
 import functools
 import math
+import operator
 import sys
 import threading
 import time
@@ -17,7 +18,7 @@ from dma_gym.config.params import AlmgrenChrissConfig, MarketConfig
 from dma_gym.core import engine_nb as enb
 from dma_gym.core.engine_nb import IO
 from dma_gym.core.enums import INFO_COLUMNS, INFO_INTERNAL, C, D, I, Mode
-from dma_gym.core.jit import cache_dir
+from dma_gym.core.jit import cache_dir, prune_stale_caches
 from dma_gym.core.layout import State, views
 from dma_gym.core.rng_nb import seed_state
 from dma_gym.market import PARALLEL_MIN_ENVS, Market, parallel_chunks
@@ -29,12 +30,45 @@ INFO_KEYS = tuple(c for c in INFO_COLUMNS if c not in INFO_INTERNAL)
 _AUTORESET = {"none": Mode.STEP, "next_step": Mode.NEXT_STEP, "same_step": Mode.SAME_STEP}
 _RESETS = int(C.RESETS)
 _TIERS = int(I.TIERS)  # plain ints: an IntEnum index costs a method call per use
+_BOOL_KEYS = tuple(k for k, t in _INFO_DTYPES.items() if t is np.bool_)
+_INT_KEYS = tuple(k for k, t in _INFO_DTYPES.items() if t is np.int64)
 
 
 def generator(seed: int | None) -> np.random.Generator:
     """The generator gymnasium's ``np_random(seed)`` builds, so that engine env i seeded with
     s + i reproduces a single env reset with seed s + i."""
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
+
+
+def _env_indices(envs: Any, n: int) -> list[int]:
+    try:
+        idx = [operator.index(e) for e in envs]
+    except TypeError:
+        raise ValueError(f"envs={envs!r}: need a sequence of env indices") from None
+    if any(not 0 <= e < n for e in idx) or len(set(idx)) != len(idx):
+        raise ValueError(f"envs={envs!r}: need distinct env indices in [0, {n})")
+    return idx
+
+
+def _seed(s: Any, what: str) -> int:
+    if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
+        raise ValueError(f"{what}={s!r}: a seed must be a non-negative int or None")
+    return int(s)
+
+
+def _seeds(seed: Any, idx: list[int]) -> list[int | None]:
+    """One seed (or None) per env of ``idx`` from ``seed``: None, an int s (env i gets s + i) or
+    a sequence with one entry per env."""
+    if seed is None:
+        return [None] * len(idx)
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        s = _seed(seed, "seed")
+        return [s + e for e in idx]
+    if isinstance(seed, (str, bytes)) or not isinstance(seed, Sequence):
+        raise ValueError(f"seed={seed!r}: pass an int, a sequence of one seed per env, or None")
+    if len(seed) != len(idx):
+        raise ValueError(f"reset(seed=...) got {len(seed)} seeds for {len(idx)} envs")
+    return [None if s is None else _seed(s, f"seed[{k}]") for k, s in enumerate(seed)]
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -98,13 +132,14 @@ class Engine:
             raise ValueError(f"learners={learners!r}: need distinct manager indices in [0, {m.n_managers})") from None
         if ls.size and (ls.min() < 0 or ls.max() >= m.n_managers or np.unique(ls).size != ls.size):
             raise ValueError(f"learners={learners!r}: need distinct manager indices in [0, {m.n_managers})")
-        self.learners = ls
+        self.learners = _readonly(ls)  # io.learners is the core's own
         self.autoreset = autoreset
-        self.max_episode_steps = max_episode_steps
+        self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
         self.threads = E >= PARALLEL_MIN_ENVS if threads is None else bool(threads)
         M = ls.size
         self.act_dim, self.obs_dim = m.act_dim, m.obs_dim
-        self.buf, self._state, self.dims = m.allocate(E)
+        self.buf, self._state, dims = m.allocate(E)
+        self.dims = _readonly(dims)
         controlled = np.zeros(m.n_managers, np.bool_)
         controlled[ls] = True
         ctl = np.zeros(C.SIZE, np.int64)
@@ -124,10 +159,11 @@ class Engine:
             final_info=np.zeros((E, M, ninfo)),
         )
         self._model = m.model()
-        self._tmpl = m.template(self.dims)
+        self._tmpl = m.template(dims)
         self._n_tiers = int(self.dims[D.T])
         self._generators: list[np.random.Generator | None] = [None] * E
-        self._started = False
+        self._live = np.zeros(E, np.bool_)  # envs reset at least once
+        self._predraw = self._mode != Mode.STEP  # autoresets need the next stream ready in the core
         self._bind()
 
     def _bind(self) -> None:
@@ -140,7 +176,7 @@ class Engine:
         self._info_rows = [list(row) for row in io.info]
         self._final_rows = [list(row) for row in io.final_info]
         self._entry = None  # the compiled entry with its arguments bound, on first use
-        self._step_call = self._call if self._started else self._before_reset
+        self._step_call = self._call if self._live.all() else self._before_reset
 
     # ---- pickling: views and the bound entry are rebuilt --------------------------------
     def __getstate__(self) -> dict:
@@ -171,53 +207,51 @@ class Engine:
 
     def reset(self, seed: int | Sequence[int | None] | None = None, *, envs: Sequence[int] | None = None,
               generators: Sequence[np.random.Generator] | None = None) -> None:
-        """Start fresh episodes (one core call).
+        """Start fresh episodes in ``envs`` (default: all) in one core call; the other envs are
+        left as they are (a pending next-step autoreset stays pending).
+
+        Each env draws its episodes from its own numpy generator: the next four 64-bit draws
+        seed an episode's random stream (books, peer types, every shock). With an autoreset mode
+        the engine draws them as soon as an episode starts, ready for the next one.
 
         Args:
-            seed: an int s seeds env i with s + i (as gymnasium's vector envs do); a sequence
-                gives one seed (or None) per reset env; None keeps each env's generator (a fresh
-                one from OS entropy the first time).
-            envs: the envs to reset (default: all).
-            generators: one generator per reset env instead of seeds (the single env passes its
-                ``np_random``); a generator already in use continues its sequence.
+            seed: an int s seeds env i with the generator of s + i (gymnasium's
+                ``np_random(s + i)``, as its vector envs do); a sequence gives one seed (or None)
+                per reset env; None keeps each env's generator (one from OS entropy the first
+                time). Seeds are non-negative ints.
+            envs: distinct env indices.
+            generators: one numpy Generator per reset env instead of seeds (the single env passes
+                its ``np_random``); a generator the env already uses continues its sequence.
         """
         io = self._io
-        idx = list(range(self.num_envs)) if envs is None else [int(e) for e in envs]
-        if any(not 0 <= e < self.num_envs for e in idx) or len(set(idx)) != len(idx):
-            raise ValueError(f"envs={envs!r}: need distinct env indices in [0, {self.num_envs})")
+        idx = list(range(self.num_envs)) if envs is None else _env_indices(envs, self.num_envs)
         if generators is not None:
             if seed is not None:
                 raise ValueError("reset: pass seed or generators, not both")
             gens = list(generators)
             if len(gens) != len(idx) or not all(isinstance(g, np.random.Generator) for g in gens):
                 raise ValueError(f"reset(generators=...) needs {len(idx)} numpy Generators")
-        elif seed is None:
-            gens = [None] * len(idx)
-        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-            gens = [generator(int(seed) + i) for i in idx] if envs is None else [generator(int(seed) + k)
-                                                                                for k in range(len(idx))]
         else:
-            seeds = list(seed)
-            if len(seeds) != len(idx):
-                raise ValueError(f"reset(seed=...) got {len(seeds)} seeds for {len(idx)} envs")
-            gens = [None if s is None else generator(int(s)) for s in seeds]
+            gens = [None if s is None else generator(s) for s in _seeds(seed, idx)]
+        pending = io.reset.copy()  # next-step autoresets flagged by the last step
+        io.reset[:] = False
         for e, g in zip(idx, gens):
             if g is None:
-                if self._generators[e] is None:
-                    g = generator(None)
-                else:
-                    g = self._generators[e]  # its next episode's stream is already drawn
-            if g is not self._generators[e]:
-                self._generators[e] = g
-                seed_state(g, io.next_seed[e])
+                g = self._generators[e] or generator(None)
+            if g is not self._generators[e] or not self._predraw:
+                seed_state(g, io.next_seed[e])  # else its next stream was drawn when it last started
+            self._generators[e] = g
             io.reset[e] = True
         io.ctl[C.MODE] = Mode.RESET
         try:
             self._call()
         finally:
             io.ctl[C.MODE] = self._mode
-        self._started = True
-        self._step_call = self._call
+            io.reset[:] = pending
+            io.reset[idx] = False
+        self._live[idx] = True
+        if self._live.all():
+            self._step_call = self._call
 
     def step(self, actions: Any = None) -> None:
         """Advance every env by one step (one core call) with ``actions`` (E, M, act_dim), or
@@ -234,7 +268,8 @@ class Engine:
         self._step_call()
 
     def _before_reset(self) -> int:
-        raise RuntimeError("Engine.step() before reset()")
+        never = np.flatnonzero(~self._live).tolist()
+        raise RuntimeError(f"Engine.step() before every env was reset (never reset: envs {never})")
 
     def validate(self, actions: Any, shape: tuple[int, ...]) -> np.ndarray:
         """``actions`` as a float64 array of exactly ``shape`` (a facade's action-space shape),
@@ -265,14 +300,14 @@ class Engine:
         return _readonly(self._io.act_buf)
 
     def _call(self) -> None:
-        """One engine call in the mode set in ``ctl``; then the next episode's stream of each env
-        that just started one is drawn from its generator."""
+        """One engine call in the mode set in ``ctl``; then, with an autoreset mode, the next
+        episode's stream of each env that just started one is drawn from its generator."""
         if self._entry is None:
             self._entry = self._bind_entry()
         io = self._io
         if self._entry():
             self._raise_nonfinite(io.act_in)
-        if io.ctl[_RESETS]:
+        if self._predraw and io.ctl[_RESETS]:
             for e in np.flatnonzero(io.was_reset):
                 seed_state(self._generators[e], io.next_seed[e])
 
@@ -303,8 +338,10 @@ class Engine:
         """Per-env, per-learner diagnostics (copies) from the info table (``final``: from the
         same-step ``final_info`` table, or an (E,) bool choosing it per env): arrays with
         leading axes (E, M) or (E,)."""
+        if not self.learners.size:
+            raise ValueError("infos: the engine has no learners; read engine.state instead")
         info = self._table(final)
-        T = int(self.dims[D.T])
+        T = self._n_tiers
         out: dict[str, np.ndarray] = {}
         for j, k in enumerate(INFO_KEYS):
             col = info[:, 0, j] if k in _ENV_KEYS else info[:, :, j]
@@ -327,29 +364,19 @@ class Engine:
         for ``tier_drawdown`` and ``basis_annualized``), from the info table (``final``: from
         ``final_info``); ``implementation_shortfall`` only in Almgren-Chriss once the episode is
         over."""
+        if not self.learners.size:
+            raise ValueError("info_dict: the engine has no learners; read engine.state instead")
         row = (self._final_rows if final else self._info_rows)[e][m]
-        (equity, nav, leverage, margin_ratio, margin_call, liquidated, sold, unfilled, cut, ld, day, step,
-         clipped, shortfall, done) = row[:_TIERS].tolist()
-        T = self._n_tiers
+        info: dict[str, Any] = dict(zip(INFO_COLUMNS, row[:_TIERS].tolist()))
+        for k in _BOOL_KEYS:
+            info[k] = info[k] > 0.5
+        for k in _INT_KEYS:
+            info[k] = int(info[k])
         per_tier = row[_TIERS:].copy()  # tier drawdowns, then annualised bases: one copy
-        info: dict[str, Any] = {
-            "equity": equity,
-            "nav": nav,
-            "leverage": leverage,
-            "margin_ratio": margin_ratio,
-            "margin_call": margin_call > 0.5,
-            "forced_liquidation": liquidated > 0.5,
-            "sold_value": sold,
-            "unfilled_sell_value": unfilled,
-            "cut_value": cut,
-            "tier_drawdown": per_tier[:T],
-            "basis_annualized": per_tier[T:],
-            "limit_down_share": ld,
-            "day": int(day),
-            "step": int(step),
-            "action_clipped": int(clipped),
-        }
-        if self._shortfall and done > 0.5:
+        info["tier_drawdown"] = per_tier[:self._n_tiers]
+        info["basis_annualized"] = per_tier[self._n_tiers:]
+        shortfall = info.pop("implementation_shortfall")
+        if info.pop("episode_done") > 0.5 and self._shortfall:
             info["implementation_shortfall"] = shortfall
         return info
 
@@ -403,3 +430,4 @@ def _compile(fn, sig) -> None:
         timer.cancel()
     if shown:
         print(f"dma_gym: market core compiled in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+        prune_stale_caches()  # a real compile: folders of earlier core versions are dead weight

@@ -71,22 +71,22 @@ class MarketConfig:
     steps_per_day: int = _p(4, 1, 48, "intraday steps per trading day")
     horizon_days: int = _p(25, 1, 250, "episode length in trading days (Jan 2 - Feb 7 2024 is 25)")
 
-    # ---- universe (docs/model.md docs/model.md §12.3 [M]: orders of magnitude) -----------------------------
+    # ---- universe (docs/model.md §3.1 [M]: orders of magnitude) ----------------------------------
     universe_seed: int = _p(2024, 0, 2**31 - 1, "seed of the synthetic stock universe")
     n_stocks_per_tier: tuple = _p((30, 40, 60, 70, 60), 1, 2000, "synthetic stocks per tier")
     # aggregate free-float cap per tier, CNY bn (CSI300 ~18tn ... micro-caps ~1.5tn) [M]
     tier_float_cap: tuple = _p((18000.0, 6000.0, 5000.0, 4000.0, 1500.0), 1.0, 1e6, "CNY bn")
     # aggregate ADV per tier, CNY bn/day; micro-cap ADV < CNY 20m per name over ~1,000 names
-    # (docs/model.md docs/model.md §12.3) [M]
+    # (docs/model.md §3.1) [M]
     tier_adv: tuple = _p((300.0, 150.0, 160.0, 100.0, 20.0), 0.1, 1e5, "CNY bn/day")
-    # daily volatility: CSI300 1-2%, micro-caps 3-5% (docs/model.md docs/model.md §12.3) [M]
+    # daily volatility: CSI300 1-2%, micro-caps 3-5% (docs/model.md §3.1) [M]
     tier_sigma: tuple = _p((0.012, 0.016, 0.019, 0.023, 0.030), 1e-4, 0.2, "daily vol")
     # broker DMA margin rate per tier (the "haircut"): CSI300 conversion 70% vs others 65%,
     # micro-caps at broker discretion (docs/model.md §8.3 [M]); rotation to large caps lowers it.
     tier_margin_rate: tuple = _p((0.12, 0.15, 0.18, 0.22, 0.30), 0.0, 1.0, "margin per CNY held")
     tier_beta: tuple = _p((1.0, 1.05, 1.1, 1.1, 1.05), 0.0, 3.0, "market-factor loading")
     tier_size_loading: tuple = _p((-0.4, 0.0, 0.4, 0.7, 1.0), -3.0, 3.0, "small-minus-big loading")
-    # board shares per tier (main +-10%, ChiNext/STAR +-20%, BSE +-30%; docs/model.md docs/model.md §12.4 [V])
+    # board shares per tier (main +-10%, ChiNext/STAR +-20%, BSE +-30%; docs/model.md §3.2 [V])
     tier_board_probs: tuple = _p(
         ((0.75, 0.25, 0.0), (0.7, 0.3, 0.0), (0.7, 0.28, 0.02), (0.68, 0.27, 0.05), (0.65, 0.25, 0.10)),
         0.0, 1.0, "P(main, ChiNext/STAR, BSE) per tier",
@@ -95,7 +95,7 @@ class MarketConfig:
     universe_dispersion: float = _p(0.3, 0.0, 2.0, "log-normal spread of per-stock cap/ADV/vol")
     index_base: tuple = _p((3386.0, 5328.0, 5677.0), 1.0, 1e6, "IF/IC/IM index points at start")
 
-    # ---- exogenous factor returns (daily units) ------------------------------------------
+    # ---- exogenous factor returns (daily units) --------------------------------------------------
     market_drift: float = _p(0.0, -0.1, 0.1, "market factor drift per day")
     market_vol: float = _p(0.010, 0.0, 0.2, "market factor vol per sqrt(day)")
     size_drift: float = _p(0.0, -0.1, 0.1, "small-minus-big drift per day (style reversal < 0)")
@@ -105,7 +105,7 @@ class MarketConfig:
     shock_market: float = _p(0.0, -0.5, 0.5, "market factor move on shock_day")
     shock_size: float = _p(0.0, -0.5, 0.5, "size factor move on shock_day")
 
-    # ---- impact and clearing (docs/model.md §5.1–5.3) -------------------------------------
+    # ---- impact and clearing (docs/model.md §5.1–5.3) --------------------------------------------
     impact_exponent: float = _p(0.5, 0.3, 1.0, "square-root law exponent delta (China ~0.7)")
     impact_prefactor: float = _p(0.7, 0.0, 5.0, "Y in Y*sigma*(Q/V)^delta (0.5-1, [M])")
     # the permanent part is ~2/3 of the peak impact after a metaorder (docs/model.md §5.2 [M])
@@ -117,7 +117,7 @@ class MarketConfig:
     price_limits: bool = _p(True, doc="daily price limits on/off")
     clearing_order: int = _p(0, 0, 1, "0 pro rata, 1 sequential (random priority) rationing")
 
-    # ---- liquidity spiral (docs/model.md §6; Brunnermeier & Pedersen 2009, Khandani & Lo 2011) -------------------------------
+    # ---- liquidity spiral (docs/model.md §6; Brunnermeier & Pedersen 2009, Khandani & Lo 2011) ------
     liquidity_spiral: bool = _p(True, doc="depth falls / vol rises with stress")
     stress_drawdown_weight: float = _p(3.0, 0.0, 100.0, "stress per unit tier drawdown")
     stress_flow_weight: float = _p(0.5, 0.0, 100.0, "stress per ADV of net selling (per day)")
@@ -129,7 +129,7 @@ class MarketConfig:
     # brokers raise DMA margins with volatility (Brunnermeier & Pedersen 2009; docs/model.md §6.2, §8.3); private terms
     margin_vol_sensitivity: float = _p(0.2, 0.0, 10.0, "margin multiplier 1 + this*stress")
 
-    # ---- futures and basis (docs/model.md §7.1–7.2) -------------------------------------
+    # ---- futures and basis (docs/model.md §7.1–7.2) ----------------------------------------------
     futures_on: bool = _p(True, doc="basis dynamics on/off (off: futures = index)")
     # normal annualised basis: IC/IM -10% to -15% (FangQuant 2020-21 [V]); IF ~0
     normal_basis_ann: tuple = _p((-0.02, -0.12, -0.13), -1.0, 1.0, "IF/IC/IM, annualised")
@@ -142,7 +142,7 @@ class MarketConfig:
     futures_limit: float = _p(0.10, 0.01, 1.0, "futures daily limit (docs/model.md §7.2 [V])")
     futures_margin: float = _p(0.12, 0.0, 1.0, "margin on the unhedged delta")
 
-    # ---- snowball dealers (docs/model.md §7.3) --------------------------------------------------
+    # ---- snowball dealers (docs/model.md §7.3) ---------------------------------------------------
     snowballs_on: bool = _p(True, doc="dealer hedges and knock-in cliffs on/off")
     snowball_notional: tuple = _p((0.0, 80.0, 130.0), 0.0, 1e4, "CNY bn per IF/IC/IM (~216bn [V])")
     snowball_tranches: int = _p(8, 1, 64, "tranches per underlying")
@@ -150,7 +150,7 @@ class MarketConfig:
     snowball_ki_range: tuple = _p((0.80, 0.96), 0.3, 1.0, "KI barrier range, fraction of start")
     snowball_tenor_range: tuple = _p((3.0, 24.0), 0.5, 60.0, "remaining tenor range, months")
 
-    # ---- DMA managers (docs/model.md §8; Reuters Nov 2023 and the press and broker reports of docs/model.md §14.3) ---------------------------------------
+    # ---- DMA managers (docs/model.md §8; sources §14.3) ----------------------------------------------
     n_managers: int = _p(9, 1, 256, "managers in one market: index 0 is the learner")
     # peak DMA notional CNY 250-260bn (market talk reported in Chinese media; docs/model.md §8.1) at ~4x => ~60bn equity
     dma_equity: float = _p(60.0, 0.01, 1e5, "total DMA equity, CNY bn")
@@ -178,7 +178,7 @@ class MarketConfig:
     peer_lev_trigger: tuple = _p((1.15, 1.4), 1.0, 5.0, "threshold rule: lambda_max / own start lev")
     peer_speed: float = _p(0.5, 0.0, 10.0, "peers deleverage this share of the gap per day")
 
-    # ---- regulation (docs/model.md §9) ----------------------------------
+    # ---- regulation (docs/model.md §9) -----------------------------------------------------------
     regulation_on: bool = _p(True, doc="state-triggered restrictions on/off")
     reg_trigger_limit_share: float = _p(0.15, 0.0, 1.0, "close limit-down share that triggers")
     reg_from_day: int = _p(-1, -1, 10000, "force restrictions from this day (-1: only trigger)")
@@ -214,7 +214,7 @@ class MarketConfig:
     enhanced_speed: float = _p(0.25, 0.0, 10.0, "redemption share per day per unit excess loss")
     neutral_tier_weights: tuple = _p((0.05, 0.2, 0.3, 0.25, 0.2), 0.0, 1.0, "neutral long book")
     # quant long-only books moved down from CSI500 to CSI1000/2000 and micro-caps (Chinese financial press report on quant crowding in micro-caps (reporter Zhu Han, Nov 2023);
-    # docs/model.md docs/model.md §12.3: <CNY 5bn stocks 34% of quant holdings)
+    # docs/model.md §8.1: <CNY 5bn stocks 34% of quant holdings)
     enhanced_tier_weights: tuple = _p((0.05, 0.35, 0.35, 0.17, 0.08), 0.0, 1.0, "enhanced book")
     # "could not sell micro-caps, sold CSI 2000, then CSI 1000, then shorted IM" (Chinese investor commentary "How did quant funds' DMA blow up small caps?" (6–8 Feb 2024))
     enhanced_overlay: float = _p(0.9, 0.0, 2.0, "share of funds' stuck sells hedged with futures shorts")
@@ -271,7 +271,7 @@ class MarketConfig:
                 f"{self.leverage * (1 + self.leverage_dispersion):.3f} exceeds leverage_cap={self.leverage_cap}"
             )
 
-    # ---- derived values (never stored) ---------------------------------------------------
+    # ---- derived values (never stored) -----------------------------------------------------------
     @property
     def n_stocks(self) -> int:
         return int(sum(self.n_stocks_per_tier))

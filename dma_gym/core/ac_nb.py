@@ -1,9 +1,10 @@
 """The Almgren-Chriss benchmark (docs/model.md §12.1): one stock, linear impact, no market
-around it. Its step, which ``engine_nb`` calls in place of the market's."""
+around it. Its step, reward and observation, which ``engine_nb`` calls in place of the market's.
+The seller is manager 0; with no learner (M = 0) nothing is written to the learners' outputs."""
 import math
 
 from dma_gym.core.jit import kernel
-from dma_gym.core.enums import P
+from dma_gym.core.enums import I, P, R
 from dma_gym.core.step import begin_step_nb
 
 
@@ -17,11 +18,7 @@ def ac_step_env_nb(pf, u, s, e, actions, z):
     tau = pf[P.DT]
     x = s.hold[e, 0, 0]
     px0 = s.price[e, 0]
-    act = actions[e, 0, 0]
-    if act > 1.0:
-        act = 1.0
-    elif act < -1.0:
-        act = -1.0
+    act = actions[e, 0, 0]  # clipped to [-1, 1] by the engine
     if s.step[e] >= int(pf[P.STEPS]) - 1:
         n = x
     elif act < 0.0:
@@ -58,3 +55,40 @@ def ac_step_env_nb(pf, u, s, e, actions, z):
         s.done[e] = True
 
 
+@kernel
+def ac_step_outputs_nb(model, s, io, e):
+    """Reward: minus the step's mean-variance shortfall,
+    -(n_k (S_0 - S~_k) + lambda sigma^2 tau x_k^2) / (X S_0) x 100 (percent of the initial value),
+    whose expected sum is -(E[IS] + lambda Var[IS]) for any deterministic schedule; terminated at
+    the horizon."""
+    if io.learners.shape[0] == 0:
+        return
+    pf = model.pf
+    rp = model.rp
+    x0 = pf[P.AC_X0]
+    s0 = rp[R.AC_S0]
+    x = s.hold[e, 0, 0]
+    n = -s.fill[e, 0, 0]
+    d_is = n * s0 - (s.cash[e, 0] - io.prev[e, 0])
+    var = rp[R.AC_LAMBDA] * pf[P.AC_SIGMA] ** 2 * pf[P.DT] * x * x
+    io.reward[e, 0] = -(d_is + var) / (x0 * s0) * 100.0
+    io.terminated[e, 0] = s.done[e]
+
+
+@kernel
+def ac_refresh_nb(model, s, io, e):
+    """Observation (remaining / X, step / N, (S - S0) / (sigma sqrt T)), the reward baseline (cash)
+    and, once the episode is over, the implementation shortfall X S0 - cash."""
+    if io.learners.shape[0] == 0:
+        return
+    pf = model.pf
+    rp = model.rp
+    x0 = pf[P.AC_X0]
+    s0 = rp[R.AC_S0]
+    cash = s.cash[e, 0]
+    io.prev[e, 0] = cash
+    o = io.obs[e, 0]
+    o[0] = min(max(s.hold[e, 0, 0] / x0, 0.0), 2.0)
+    o[1] = s.step[e] / pf[P.STEPS]
+    o[2] = min(max((s.price[e, 0] - s0) / rp[R.AC_OBS_SCALE], -10.0), 10.0)
+    io.info[e, 0, I.IMPLEMENTATION_SHORTFALL] = x0 * s0 - cash if s.done[e] else 0.0

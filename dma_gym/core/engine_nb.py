@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from dma_gym.core.ac_nb import ac_step_env_nb
+from dma_gym.core.ac_nb import ac_refresh_nb, ac_step_env_nb, ac_step_outputs_nb
 from dma_gym.core.futures_nb import basis_annualized_nb
 from dma_gym.core.jit import cached, entry, kernel
 from dma_gym.core.enums import INFO_COLUMNS, C, I, Mode, P, R
@@ -147,22 +147,12 @@ def _step_outputs_nb(model, s, io, e):
     """Env ``e``'s rewards since the last call and its termination and truncation flags (before
     ``_refresh_nb`` moves the reward baselines).
 
-    Market reward: change of log NAV. Almgren-Chriss reward: minus the step's mean-variance
-    shortfall, -(n_k (S_0 - S~_k) + lambda sigma^2 tau x_k^2) / (X S_0) x 100 (percent of initial
-    value), whose expected sum is -(E[IS] + lambda Var[IS]) for any deterministic schedule.
+    Market reward: change of log NAV (Almgren-Chriss: ``ac_nb.ac_step_outputs_nb``).
     """
     pf = model.pf
     done = s.done[e]
     if _is_ac(pf):
-        rp = model.rp
-        x0 = pf[P.AC_X0]
-        s0 = rp[R.AC_S0]
-        x = s.hold[e, 0, 0]
-        n = -s.fill[e, 0, 0]
-        d_is = n * s0 - (s.cash[e, 0] - io.prev[e, 0])
-        var = rp[R.AC_LAMBDA] * pf[P.AC_SIGMA] ** 2 * pf[P.DT] * x * x
-        io.reward[e, 0] = -(d_is + var) / (x0 * s0) * 100.0
-        io.terminated[e, 0] = done
+        ac_step_outputs_nb(model, s, io, e)
     else:
         term_liq = model.rp[R.TERM_ON_LIQ] > 0.5
         for m in range(io.learners.shape[0]):
@@ -182,7 +172,7 @@ def _refresh_nb(model, u, s, io, e):
     K = s.index_level.shape[1]
     done = s.done[e]
     if _is_ac(pf):
-        _refresh_ac_nb(model, s, io, e)
+        ac_refresh_nb(model, s, io, e)
     else:
         observe_env_nb(pf, u, s, e, io.learners, model.obs_low, model.obs_high, io.obs[e])
         for m in range(M):
@@ -211,21 +201,6 @@ def _refresh_nb(model, u, s, io, e):
             r[I.TIERS + t] = 1.0 - s.tier_level[e, t]
         for k in range(K):
             r[I.TIERS + T + k] = basis_annualized_nb(s.basis[e, k], s.days_left[e, k])
-
-
-@kernel
-def _refresh_ac_nb(model, s, io, e):
-    pf = model.pf
-    rp = model.rp
-    x0 = pf[P.AC_X0]
-    s0 = rp[R.AC_S0]
-    cash = s.cash[e, 0]
-    io.prev[e, 0] = cash
-    o = io.obs[e, 0]
-    o[0] = min(max(s.hold[e, 0, 0] / x0, 0.0), 2.0)
-    o[1] = s.step[e] / pf[P.STEPS]
-    o[2] = min(max((s.price[e, 0] - s0) / rp[R.AC_OBS_SCALE], -10.0), 10.0)
-    io.info[e, 0, I.IMPLEMENTATION_SHORTFALL] = x0 * s0 - cash if s.done[e] else 0.0
 
 
 @kernel(inline=True)

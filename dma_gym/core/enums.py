@@ -24,7 +24,7 @@ class D(IntEnum):
 
 # (name, MarketConfig field it is read from or None when ``market.py`` derives it, meaning):
 # the one list of scalar parameters; ``P`` indexes the float64 array ``pf`` built from it
-# (bools stored as 0/1; the Almgren-Chriss benchmark fills its own few, see ``market.py``).
+# (bools stored as 0/1; the Almgren-Chriss benchmark fills its own few, see ``almgren_chriss.py``).
 PARAMS: tuple[tuple[str, str | None, str], ...] = (
     ("MODE", "model_id", "0 market, 1 Almgren-Chriss benchmark"),
     ("DT", "dt", "days per step"),
@@ -123,31 +123,14 @@ class BP(IntEnum):
 
 
 class R(IntEnum):
-    """Indices into the facade parameter array ``rp``."""
+    """Indices into the output-parameter array ``rp`` (what the engine's rewards, termination and
+    observations need beyond ``pf``)."""
 
     TERM_ON_LIQ = 0  # forced liquidation terminates the learner's episode
     AC_S0 = 1  # Almgren-Chriss: initial price
     AC_LAMBDA = 2  # risk aversion (1/CNY)
     AC_OBS_SCALE = 3  # price-deviation scale of the observation, sigma sqrt(T)
     SIZE = 4
-
-
-class Mode(IntEnum):
-    """What one engine call does (``io.ctl[C.MODE]``)."""
-
-    STEP = 0  # step every env; ended episodes stay ended
-    NEXT_STEP = 1  # ... and an ended episode resets at the next call (reward 0, action ignored)
-    SAME_STEP = 2  # ... and an ended episode resets in this call (outputs kept in final_*)
-    RESET = 3  # only reset the envs flagged in io.reset
-
-
-class C(IntEnum):
-    """Indices into the control array ``io.ctl`` (int64)."""
-
-    MODE = 0
-    MAX_STEPS = 1  # truncate episodes at this many steps (0: never)
-    RESETS = 2  # written by the call: envs that started a fresh episode in it
-    SIZE = 3
 
 
 class Mode(IntEnum):

@@ -85,7 +85,6 @@ def basis_nb(pf, u, s, e, z):
     F = S*(1+b) clipped to the futures limit band around the last settlement.
     """
     K = s.index_level.shape[1]
-    N = s.price.shape[1]
     sq = math.sqrt(pf[P.DT])
     for k in range(K):
         lev = s.index_level[e, k]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 from numba import njit
@@ -115,10 +116,11 @@ def kernel(fn=None, *, inline: bool = False):
     compile per kernel; they are only ever called from other jitted functions.
 
     ``inline=True``: the kernel's body is inlined into its callers at numba's IR level instead of
-    being compiled on its own. Only for ``step.market_step_env_nb``, which just sequences the
-    stages: numba links every callee's code into each caller and optimises the whole again, so
-    that level cost one more optimisation of the whole market on a cold start (about 2 s of 32).
-    Inlining bigger kernels is slower (typing the inlined code costs more than it saves)."""
+    being compiled on its own: for ``step.market_step_env_nb``, which just sequences the stages
+    (numba links every callee's code into each caller and optimises the whole again, so that
+    level cost one more optimisation of the whole market on a cold start, about 2 s of 32), and
+    for one-line engine helpers. Inlining bigger kernels is slower (typing the inlined code costs
+    more than it saves)."""
     def wrap(f):
         d = cached(njit(**_FLAGS, no_cpython_wrapper=True, no_cfunc_wrapper=True,
                         **({"inline": "always"} if inline else {}))(f))
@@ -131,3 +133,18 @@ def kernel(fn=None, *, inline: bool = False):
 def entry(fn):
     """Compile ``fn`` as an allocation-free core entry point (same flags as ``kernel``)."""
     return cached(njit(**_FLAGS)(fn))
+
+
+def prune_stale_caches() -> list[Path]:
+    """Remove the cache folders of other core versions next to this one's (``dma_gym-<hash>``
+    folders of edited or upgraded cores, which nothing loads any more); returns them."""
+    removed = []
+    for root in cache_roots():
+        parent = root.parent
+        if not parent.is_dir():
+            continue
+        for old in parent.glob("dma_gym-*"):
+            if old.is_dir() and old.name != root.name:
+                shutil.rmtree(old, ignore_errors=True)
+                removed.append(old)
+    return removed

@@ -1,5 +1,5 @@
-"""Memory layout of the core: dimensions, scalar-parameter indices, and the state and universe
-declared once as field tables.
+"""Memory layout of the core: the state, the universe and one env's shock row, declared once as
+field tables (the indices of everything else are in ``enums``).
 
 The core keeps all state in three flat buffers (float64, int64, bool) and the universe in two
 (float64, int64); scalar parameters are the float64 array ``pf`` indexed by :class:`P`. A jitted

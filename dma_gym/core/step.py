@@ -1,4 +1,5 @@
-"""One batched step of the market: E envs x A managers in a single call, in the order of docs/model.md §2.1."""
+"""One market step of one env (A managers), in the order of docs/model.md §2.1; ``engine_nb``
+runs it for every env of a batch."""
 import math
 
 from dma_gym.core.accounts_nb import (
@@ -203,7 +204,6 @@ def market_step_env_nb(pf, u, s, e, actions, z):
     """One step of env ``e`` (market mode)."""
     spd = int(pf[P.STEPS_PER_DAY])
     A = s.cash.shape[1]
-    N = s.price.shape[1]
     if s.step[e] % spd == 0:
         _new_day_nb(s, e)
     begin_step_nb(s, e)

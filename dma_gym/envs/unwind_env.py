@@ -108,6 +108,12 @@ class DMAUnwindEnv(gym.Env):
         g = self.engine
         self._obs0, self._rew, self._term = g.obs[0, 0], g.reward, g.terminated  # read-only views
 
+    def __getstate__(self) -> dict:
+        d = self.__dict__.copy()
+        for k in ("_act", "_obs0", "_rew", "_term"):  # views of the engine's arrays: rebound
+            d.pop(k, None)
+        return d
+
     def __setstate__(self, d: dict) -> None:
         self.__dict__.update(d)
         self._act = self.engine.action_buffer

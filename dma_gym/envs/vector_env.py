@@ -37,17 +37,14 @@ class DMAUnwindVectorEnv(VectorEnv):
     def __init__(self, num_envs: int = 1, scenario: str = "feb2024",
                  autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, **overrides: Any):
         max_steps = overrides.pop("max_episode_steps", None)  # a TimeLimit, not a config field
-        if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer))
-                                      or max_steps < 1):
-            raise ValueError(f"max_episode_steps={max_steps!r}: must be a positive int or None")
-        self.max_episode_steps = None if max_steps is None else int(max_steps)
         mode = AutoresetMode(autoreset_mode) if isinstance(autoreset_mode, str) else autoreset_mode
         if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
             raise ValueError(f"autoreset_mode={autoreset_mode!r}: supported NEXT_STEP or SAME_STEP")
         self.scenario = scenario
         self.config = scenarios.get(scenario, **overrides)
         autoreset = "next_step" if mode == AutoresetMode.NEXT_STEP else "same_step"
-        self.engine = g = Engine(self.config, num_envs, autoreset=autoreset, max_episode_steps=self.max_episode_steps)
+        self.engine = g = Engine(self.config, num_envs, autoreset=autoreset, max_episode_steps=max_steps)
+        self.max_episode_steps = g.max_episode_steps
         self.num_envs = g.num_envs
         self.metadata = {**type(self).metadata, "autoreset_mode": mode}
         self.autoreset_mode = mode
@@ -68,8 +65,6 @@ class DMAUnwindVectorEnv(VectorEnv):
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict | None = None):
         g = self.engine
-        if seed is not None and not isinstance(seed, (int, np.integer)) and len(list(seed)) != self.num_envs:
-            raise ValueError(f"reset(seed=...) got {len(list(seed))} seeds for {self.num_envs} envs")
         g.reset(seed)
         return g.obs[:, 0].copy(), self._infos(g.infos())
 

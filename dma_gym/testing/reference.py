@@ -5,7 +5,8 @@ buffers ``buf.sf``, ``buf.si``, ``buf.sb`` as one ``Engine.step`` has on ``engin
 ``step.market_step_env_nb`` or ``ac_nb.ac_step_env_nb`` on every env not done), given the actions
 the core read (``engine.core_actions``) and the shocks it drew (``engine.shocks``), in both the
 market mode and the Almgren-Chriss mode. It is an independent re-implementation of the same
-equations: it imports nothing from the core except the memory layout (:mod:`dma_gym.core.layout`),
+equations: it imports nothing from the core except the memory layout and the indices
+(:mod:`dma_gym.core.layout`, :mod:`dma_gym.core.enums`),
 and it is written with numpy arrays over stocks and managers instead of the core's scalar loops.
 ``tests/core/test_reference.py`` checks that the two agree on randomized states and actions.
 

@@ -60,3 +60,15 @@ def test_kernels_refuse_python_calls():
 
     with pytest.raises(TypeError, match="callable from jitted code only"):
         market_step_env_nb(None, None, None, 0, None, None)
+
+
+def test_pruning_removes_other_core_versions_only(tmp_path, monkeypatch):
+    here = tmp_path / f"dma_gym-{jit.CORE_HASH}"
+    old = tmp_path / "dma_gym-0123456789ab"
+    other = tmp_path / "someone_else"
+    for d in (here, old, other):
+        d.mkdir()
+    monkeypatch.setattr(jit, "cache_roots", lambda: [here])
+    assert jit.prune_stale_caches() == [old]
+    assert here.is_dir() and other.is_dir() and not old.exists()
+

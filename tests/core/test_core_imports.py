@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "dma_gym" / "core"
 HEAVY = ("gymnasium", "torch", "stable_baselines3", "pettingzoo", "matplotlib", "dma_gym.envs")
 ALLOWED_TOP = {"numpy", "numba", "math", "enum", "typing", "__future__",
-               "hashlib", "os", "pathlib"}  # the last three: the core's cache folder (jit.py)
+               "hashlib", "os", "pathlib", "shutil"}  # the last four: the core's cache folder (jit.py)
 
 
 # The core is loaded under a bare stub of the parent package, so the check sees what the core
