@@ -25,6 +25,11 @@ class ACMarket(Market):
     obs_high = AC_OBS_HIGH
     extra_info = ("implementation_shortfall",)
 
+    @property
+    def entries(self) -> tuple:
+        from dma_gym.core import ac_nb
+        return ac_nb.ac_engine_step_nb, ac_nb.ac_engine_step_parallel_nb
+
     def _act_dim(self) -> int:
         return 1
 

@@ -314,11 +314,11 @@ class Engine:
     def _bind_entry(self):
         """The compiled entry as a call without numba's per-call type dispatch (its argument
         types never change); compiled here, with a notice on stderr, if not cached yet."""
+        serial, threaded = self.market.entries
         if self.threads:
-            fn, args = enb.engine_step_parallel_nb, (self._model, self._tmpl, self.buf, self._io,
-                                                      parallel_chunks(self.num_envs))
+            fn, args = threaded, (self._model, self._tmpl, self.buf, self._io, parallel_chunks(self.num_envs))
         else:
-            fn, args = enb.engine_step_nb, (self._model, self._tmpl, self.buf, self._io, 0, self.num_envs)
+            fn, args = serial, (self._model, self._tmpl, self.buf, self._io, 0, self.num_envs)
         return _bound(fn, args)
 
     @staticmethod

@@ -48,6 +48,12 @@ class Market:
     obs_high: np.ndarray = OBS_HIGH
     extra_info: tuple[str, ...] = ()
 
+    @property
+    def entries(self) -> tuple:
+        """The core's (serial, threaded) entries for this model (``engine_nb``)."""
+        from dma_gym.core import engine_nb
+        return engine_nb.engine_step_nb, engine_nb.engine_step_parallel_nb
+
     def __new__(cls, config: Config):
         if cls is Market and isinstance(config, AlmgrenChrissConfig):
             from dma_gym.almgren_chriss import ACMarket

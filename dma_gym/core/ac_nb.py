@@ -1,10 +1,14 @@
 """The Almgren-Chriss benchmark (docs/model.md §12.1): one stock, linear impact, no market
-around it. Its step, reward and observation, which ``engine_nb`` calls in place of the market's.
-The seller is manager 0; with no learner (M = 0) nothing is written to the learners' outputs."""
+around it. Its step, reward, observation and entries: the engine's one stepping path
+(``engine_nb.engine_body_nb``) with these kernels in place of the market's. The seller is
+manager 0; with no learner (M = 0) nothing is written to the learners' outputs."""
 import math
 
-from dma_gym.core.jit import kernel
+from numba import njit, prange
+
+from dma_gym.core.engine_nb import _count_resets_nb, engine_body_nb, engine_check_nb
 from dma_gym.core.enums import I, P, R
+from dma_gym.core.jit import cached, entry, kernel
 from dma_gym.core.step import begin_step_nb
 
 
@@ -76,7 +80,7 @@ def ac_step_outputs_nb(model, s, io, e):
 
 
 @kernel
-def ac_refresh_nb(model, s, io, e):
+def ac_observe_nb(model, u, s, io, e):
     """Observation (remaining / X, step / N, (S - S0) / (sigma sqrt T)), the reward baseline (cash)
     and, once the episode is over, the implementation shortfall X S0 - cash."""
     if io.learners.shape[0] == 0:
@@ -92,3 +96,28 @@ def ac_refresh_nb(model, s, io, e):
     o[1] = s.step[e] / pf[P.STEPS]
     o[2] = min(max((s.price[e, 0] - s0) / rp[R.AC_OBS_SCALE], -10.0), 10.0)
     io.info[e, 0, I.IMPLEMENTATION_SHORTFALL] = x0 * s0 - cash if s.done[e] else 0.0
+
+
+@kernel
+def ac_books_nb(model, u, s, io, e):
+    """The seller's position is the template's (X shares): nothing to draw."""
+
+
+@entry
+def ac_engine_step_nb(model, tmpl, buf, io, e0, e1):
+    """One engine call of the Almgren-Chriss benchmark for envs ``e0`` .. ``e1`` - 1."""
+    return engine_body_nb(model, tmpl, buf, io, e0, e1, ac_step_env_nb, ac_step_outputs_nb, ac_books_nb,
+                          ac_observe_nb)
+
+
+@cached
+@njit(cache=True, parallel=True)
+def ac_engine_step_parallel_nb(model, tmpl, buf, io, n_chunks):
+    """``ac_engine_step_nb`` in chunks of envs on threads (as ``engine_nb.engine_step_parallel_nb``)."""
+    bad = engine_check_nb(tmpl, buf, io)
+    if bad:
+        return bad
+    E = io.reset.shape[0]
+    for c in prange(n_chunks):
+        ac_engine_step_nb(model, tmpl, buf, io, c * E // n_chunks, (c + 1) * E // n_chunks)
+    return _count_resets_nb(io)

@@ -1,5 +1,7 @@
-"""The engine's one stepping path: every facade call is one jitted call of ``engine_step_nb`` (or
-``engine_step_parallel_nb``, chunks of envs on threads), whatever the facade.
+"""The engine's one stepping path (``engine_body_nb``) and the DMA market's entries: every facade
+call is one jitted call of ``engine_step_nb`` (or ``engine_step_parallel_nb``, chunks of envs on
+threads), whatever the facade; the Almgren-Chriss benchmark has its own pair in ``ac_nb``, the
+same body with its kernels, so each entry compiles only its own model.
 
 Per env, in one pass: a fresh episode if the env is flagged in ``io.reset`` (an explicit reset,
 or a next-step autoreset pending from the last call); otherwise clip the learners' actions into
@@ -24,7 +26,6 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from dma_gym.core.ac_nb import ac_refresh_nb, ac_step_env_nb, ac_step_outputs_nb
 from dma_gym.core.futures_nb import basis_annualized_nb
 from dma_gym.core.jit import cached, entry, kernel
 from dma_gym.core.enums import INFO_COLUMNS, C, I, Mode, P, R
@@ -91,12 +92,6 @@ class IO(NamedTuple):
 
 
 @kernel(inline=True)
-def _is_ac(pf):
-    """The one place the core tells the Almgren-Chriss benchmark (``ac_nb``) from the market."""
-    return pf[P.MODE] > 0.5
-
-
-@kernel(inline=True)
 def log_nav_nb(equity, equity0):
     """log(max(equity / equity0, NAV_FLOOR))."""
     x = equity / equity0
@@ -143,43 +138,45 @@ def _prepare_nb(s, io, e):
 
 
 @kernel
-def _step_outputs_nb(model, s, io, e):
-    """Env ``e``'s rewards since the last call and its termination and truncation flags (before
-    ``_refresh_nb`` moves the reward baselines).
-
-    Market reward: change of log NAV (Almgren-Chriss: ``ac_nb.ac_step_outputs_nb``).
-    """
-    pf = model.pf
+def market_outputs_nb(model, s, io, e):
+    """Market rewards (change of log NAV since the last call) and termination (the horizon, or
+    the learner's forced liquidation when ``terminate_on_liquidation``)."""
     done = s.done[e]
-    if _is_ac(pf):
-        ac_step_outputs_nb(model, s, io, e)
-    else:
-        term_liq = model.rp[R.TERM_ON_LIQ] > 0.5
-        for m in range(io.learners.shape[0]):
-            a = io.learners[m]
-            io.reward[e, m] = log_nav_nb(s.equity[e, a], s.equity0[e, a]) - io.prev[e, m]
-            io.terminated[e, m] = done or (term_liq and s.liquidated[e, a])
-    max_steps = io.ctl[C.MAX_STEPS]
-    io.truncated[e] = max_steps > 0 and s.step[e] >= max_steps
+    term_liq = model.rp[R.TERM_ON_LIQ] > 0.5
+    for m in range(io.learners.shape[0]):
+        a = io.learners[m]
+        io.reward[e, m] = log_nav_nb(s.equity[e, a], s.equity0[e, a]) - io.prev[e, m]
+        io.terminated[e, m] = done or (term_liq and s.liquidated[e, a])
 
 
 @kernel
-def _refresh_nb(model, u, s, io, e):
-    """Env ``e``'s observations, info rows and reward baselines (log NAV; cash in Almgren-Chriss)."""
-    pf = model.pf
-    M = io.learners.shape[0]
+def market_observe_nb(model, u, s, io, e):
+    """Market observations (``observe``) and reward baselines (log NAV)."""
+    observe_env_nb(model.pf, u, s, e, io.learners, model.obs_low, model.obs_high, io.obs[e])
+    for m in range(io.learners.shape[0]):
+        a = io.learners[m]
+        io.prev[e, m] = log_nav_nb(s.equity[e, a], s.equity0[e, a])
+        io.info[e, m, I.IMPLEMENTATION_SHORTFALL] = 0.0
+
+
+@kernel
+def market_books_nb(model, u, s, io, e):
+    """A fresh episode's DMA books drawn from the env's stream and valued; start values recorded."""
+    draw_books_nb(model.bp, u, s, e, io.streams[e])
+    accounts_nb(model.pf, u, s, e)
+    for a in range(io.controlled.shape[0]):
+        s.equity0[e, a] = s.equity[e, a]
+        s.gross0[e, a] = s.gross[e, a]
+        s.call_deadline[e, a] = -1
+
+
+@kernel
+def _info_rows_nb(s, io, e):
+    """Env ``e``'s rows of the info table (every learner)."""
     T = s.tier_level.shape[1]
     K = s.index_level.shape[1]
     done = s.done[e]
-    if _is_ac(pf):
-        ac_refresh_nb(model, s, io, e)
-    else:
-        observe_env_nb(pf, u, s, e, io.learners, model.obs_low, model.obs_high, io.obs[e])
-        for m in range(M):
-            a = io.learners[m]
-            io.prev[e, m] = log_nav_nb(s.equity[e, a], s.equity0[e, a])
-            io.info[e, m, I.IMPLEMENTATION_SHORTFALL] = 0.0
-    for m in range(M):
+    for m in range(io.learners.shape[0]):
         a = io.learners[m]
         r = io.info[e, m]
         eq = s.equity[e, a]
@@ -219,33 +216,40 @@ def _ended_nb(s, io, e):
 
 
 @kernel
-def _reset_one_nb(model, u, s, buf, tmpl, io, e):
-    """A fresh episode in env ``e`` from ``io.next_seed[e]``, its actions and clip counts zeroed,
-    its observations, info and reward baselines written."""
+def _start_env_nb(s, buf, tmpl, io, e):
+    """Env ``e`` back at the template (its stream from ``io.next_seed[e]``), actions and clip
+    counts zeroed."""
     st = io.streams[e]
     for j in range(4):
         st[j] = io.next_seed[e, j]
     start_env_nb(s, buf, tmpl, e, io.controlled)
-    if not _is_ac(model.pf):  # the DMA books, valued; their start values recorded
-        draw_books_nb(model.bp, u, s, e, st)
-        accounts_nb(model.pf, u, s, e)
-        for a in range(io.controlled.shape[0]):
-            s.equity0[e, a] = s.equity[e, a]
-            s.gross0[e, a] = s.gross[e, a]
-            s.call_deadline[e, a] = -1
     for a in range(io.act_buf.shape[1]):
         for j in range(io.act_buf.shape[2]):
             io.act_buf[e, a, j] = 0.0
     for m in range(io.learners.shape[0]):
         io.clipped[e, m] = 0
-    _refresh_nb(model, u, s, io, e)
+
+
+@kernel(inline=True)
+def _reset_env_nb(model, u, s, buf, tmpl, io, e, books, observe):
+    """A fresh episode in env ``e``: the template, the model's ``books``, its observations, info
+    rows and reward baselines."""
+    _start_env_nb(s, buf, tmpl, io, e)
+    books(model, u, s, io, e)
+    observe(model, u, s, io, e)
+    _info_rows_nb(s, io, e)
     io.was_reset[e] = True
 
 
-@entry
-def engine_step_nb(model, tmpl, buf, io, e0, e1):
-    """One engine call for envs ``e0`` .. ``e1`` - 1 (see the module docstring). Returns the
-    count of NaN/inf actions of the envs it would step; if it is not 0, nothing was changed."""
+@kernel(inline=True)
+def engine_body_nb(model, tmpl, buf, io, e0, e1, step_env, outputs, books, observe):
+    """The one stepping path, for envs ``e0`` .. ``e1`` - 1 (see the module docstring), with
+    the model's kernels: ``step_env(pf, u, s, e, actions, shocks)``, ``outputs(model, s, io, e)``
+    (rewards, termination), ``books(model, u, s, io, e)`` (a fresh episode's positions) and
+    ``observe(model, u, s, io, e)`` (observations, reward baselines). Inlined into each model's
+    entry (``engine_step_nb``, ``ac_nb.ac_engine_step_nb``), so an entry compiles only its own
+    model. Returns the count of NaN/inf actions of the envs it would step; if it is not 0,
+    nothing was changed."""
     u = universe_views_nb(model.uf, model.ui, tmpl.dims)
     s = state_views_nb(buf.sf, buf.si, buf.sb, tmpl.dims)
     bad = _count_nonfinite_nb(s, io, e0, e1)
@@ -253,13 +257,14 @@ def engine_step_nb(model, tmpl, buf, io, e0, e1):
         return bad
     mode = io.ctl[C.MODE]
     M = io.learners.shape[0]
+    max_steps = io.ctl[C.MAX_STEPS]
     n_reset = 0
     for e in range(e0, e1):
         io.was_reset[e] = False
         io.final[e] = False
         if io.reset[e]:  # an explicit reset or a pending next-step autoreset
             io.reset[e] = False
-            _reset_one_nb(model, u, s, buf, tmpl, io, e)
+            _reset_env_nb(model, u, s, buf, tmpl, io, e, books, observe)
             for m in range(M):
                 io.reward[e, m] = 0.0
                 io.terminated[e, m] = False
@@ -270,12 +275,11 @@ def engine_step_nb(model, tmpl, buf, io, e0, e1):
             continue
         if not s.done[e]:
             _prepare_nb(s, io, e)
-            if _is_ac(model.pf):
-                ac_step_env_nb(model.pf, u, s, e, io.act_buf, shock_views_nb(io.shocks[e], tmpl.dims))
-            else:
-                market_step_env_nb(model.pf, u, s, e, io.act_buf, shock_views_nb(io.shocks[e], tmpl.dims))
-        _step_outputs_nb(model, s, io, e)
-        _refresh_nb(model, u, s, io, e)
+            step_env(model.pf, u, s, e, io.act_buf, shock_views_nb(io.shocks[e], tmpl.dims))
+        outputs(model, s, io, e)
+        io.truncated[e] = max_steps > 0 and s.step[e] >= max_steps
+        observe(model, u, s, io, e)
+        _info_rows_nb(s, io, e)
         if mode == Mode.NEXT_STEP:
             io.reset[e] = _ended_nb(s, io, e)
         elif mode == Mode.SAME_STEP and _ended_nb(s, io, e):
@@ -285,10 +289,17 @@ def engine_step_nb(model, tmpl, buf, io, e0, e1):
                     io.final_obs[e, m, j] = io.obs[e, m, j]
                 for j in range(io.info.shape[2]):
                     io.final_info[e, m, j] = io.info[e, m, j]
-            _reset_one_nb(model, u, s, buf, tmpl, io, e)
+            _reset_env_nb(model, u, s, buf, tmpl, io, e, books, observe)
             n_reset += 1
     io.ctl[C.RESETS] = n_reset
     return 0
+
+
+@entry
+def engine_step_nb(model, tmpl, buf, io, e0, e1):
+    """One engine call of the DMA market for envs ``e0`` .. ``e1`` - 1 (``engine_body_nb``)."""
+    return engine_body_nb(model, tmpl, buf, io, e0, e1, market_step_env_nb, market_outputs_nb,
+                          market_books_nb, market_observe_nb)
 
 
 @entry
@@ -311,8 +322,14 @@ def engine_step_parallel_nb(model, tmpl, buf, io, n_chunks):
     E = io.reset.shape[0]
     for c in prange(n_chunks):
         engine_step_nb(model, tmpl, buf, io, c * E // n_chunks, (c + 1) * E // n_chunks)
-    n_reset = 0  # the chunks each wrote their own count; the call's is their sum
-    for e in range(E):
+    return _count_resets_nb(io)
+
+
+@entry
+def _count_resets_nb(io):
+    """The threaded call's reset count (each chunk wrote its own into ``ctl``)."""
+    n_reset = 0
+    for e in range(io.reset.shape[0]):
         n_reset += io.was_reset[e]
     io.ctl[C.RESETS] = n_reset
     return 0

@@ -118,9 +118,11 @@ def kernel(fn=None, *, inline: bool = False):
     ``inline=True``: the kernel's body is inlined into its callers at numba's IR level instead of
     being compiled on its own: for ``step.market_step_env_nb``, which just sequences the stages
     (numba links every callee's code into each caller and optimises the whole again, so that
-    level cost one more optimisation of the whole market on a cold start, about 2 s of 32), and
-    for one-line engine helpers. Inlining bigger kernels is slower (typing the inlined code costs
-    more than it saves)."""
+    level cost one more optimisation of the whole market on a cold start, about 2 s of 32); for
+    ``engine_nb.engine_body_nb`` and ``_reset_env_nb``, which take the model's kernels as
+    arguments (a cached function can only receive dispatchers through inlining); and for
+    one-line helpers. Inlining bigger kernels is slower (typing the inlined code costs more than
+    it saves)."""
     def wrap(f):
         d = cached(njit(**_FLAGS, no_cpython_wrapper=True, no_cfunc_wrapper=True,
                         **({"inline": "always"} if inline else {}))(f))
