@@ -9,7 +9,7 @@ import numpy as np
 
 from dma_gym.config.params import AlmgrenChrissConfig
 from dma_gym.core.enums import BP, D, P, R
-from dma_gym.core.layout import Buffers, allocate_state, env_segments, universe_sizes, universe_views
+from dma_gym.core.layout import Buffers, allocate_state, env_segments
 from dma_gym.market import Market
 
 AC_OBS_LOW = np.array([0.0, 0.0, -10.0], np.float32)  # remaining / X, step / N, (S - S0) / (sigma sqrt T)
@@ -60,9 +60,7 @@ class ACMarket(Market):
         return pf
 
     def _universe(self) -> tuple[np.ndarray, np.ndarray]:
-        nf, ni = universe_sizes(self.base_dims)
-        uf, ui = np.zeros(nf), np.zeros(ni, np.int64)
-        u = universe_views(uf, ui, self.base_dims)
+        uf, ui, u = self._new_universe()
         c = self.config
         u.price0[0] = c.initial_price
         u.adv[0] = 1.0

@@ -388,6 +388,22 @@ class Engine:
         return act, obs
 
 
+class EngineFacade:
+    """What every env facade exposes of its ``engine``."""
+
+    engine: Engine
+
+    @property
+    def state(self) -> State:
+        """The market state (``layout.State`` read-only views; leading axis: envs)."""
+        return self.engine.state
+
+    @property
+    def market(self) -> Market:
+        """The scenario's compiled market (config, universe, parameters)."""
+        return self.engine.market
+
+
 # ---- compiling and binding the entry ----------------------------------------------------------
 _NOTICE_SHOWN = False
 NOTICE_AFTER_S = 2.0  # a cache load takes well under this

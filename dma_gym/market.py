@@ -150,10 +150,14 @@ class Market:
         return pf
 
     # ---- universe ------------------------------------------------------------------------
-    def _universe(self) -> tuple[np.ndarray, np.ndarray]:
+    def _new_universe(self) -> tuple[np.ndarray, np.ndarray, Universe]:
+        """Zeroed universe buffers for ``base_dims`` and their named views."""
         nf, ni = universe_sizes(self.base_dims)
         uf, ui = np.zeros(nf), np.zeros(ni, np.int64)
-        u = universe_views(uf, ui, self.base_dims)
+        return uf, ui, universe_views(uf, ui, self.base_dims)
+
+    def _universe(self) -> tuple[np.ndarray, np.ndarray]:
+        uf, ui, u = self._new_universe()
         c = self.config
         rng = np.random.default_rng(c.universe_seed)
         disp = c.universe_dispersion

@@ -8,7 +8,7 @@ import numpy as np
 
 from dma_gym.config import scenarios
 from dma_gym.core.enums import OBS_FEATURES
-from dma_gym.engine import Engine
+from dma_gym.engine import Engine, EngineFacade
 
 
 def _obs_table() -> str:
@@ -16,7 +16,7 @@ def _obs_table() -> str:
     return "\n".join(rows)
 
 
-class DMAUnwindEnv(gym.Env):
+class DMAUnwindEnv(EngineFacade, gym.Env):
     __doc__ = f"""A leveraged market-neutral (DMA) book in a crowded A-share deleveraging.
 
     ## Description
@@ -102,6 +102,7 @@ class DMAUnwindEnv(gym.Env):
         self.action_space, self.observation_space = self.engine.single_spaces()
         self._act_shape = self.action_space.shape
         self._act = self.engine.action_buffer
+        self._history: list[dict[str, np.ndarray]] = []
         self._bind()
 
     def _bind(self) -> None:
@@ -118,17 +119,6 @@ class DMAUnwindEnv(gym.Env):
         self.__dict__.update(d)
         self._act = self.engine.action_buffer
         self._bind()
-        self._history: list[dict[str, np.ndarray]] = []
-
-    @property
-    def state(self):
-        """The market state (``layout.State`` read-only views; leading axis: 1 env)."""
-        return self.engine.state
-
-    @property
-    def market(self):
-        """The scenario's compiled market (config, universe, parameters)."""
-        return self.engine.market
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)

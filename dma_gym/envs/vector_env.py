@@ -8,10 +8,10 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from dma_gym.config import scenarios
-from dma_gym.engine import Engine
+from dma_gym.engine import Engine, EngineFacade
 
 
-class DMAUnwindVectorEnv(VectorEnv):
+class DMAUnwindVectorEnv(EngineFacade, VectorEnv):
     """``num_envs`` independent DMAUnwind-v0 episodes stepped by one batched core call.
 
     Same spaces, rewards, termination and info keys as :class:`DMAUnwindEnv` (see its spec
@@ -52,16 +52,6 @@ class DMAUnwindVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self._ones = np.ones(self.num_envs, np.bool_)
-
-    @property
-    def state(self):
-        """The market state (``layout.State`` read-only views; leading axis: envs)."""
-        return self.engine.state
-
-    @property
-    def market(self):
-        """The scenario's compiled market (config, universe, parameters)."""
-        return self.engine.market
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict | None = None):
         g = self.engine

@@ -61,3 +61,14 @@ def test_vector_env_clone_continues_identically(how):
             np.testing.assert_array_equal(x[4][key], y[4][key], err_msg=key)
         dones += int(x[2].sum())
     assert dones >= 4
+
+
+def test_pickled_env_keeps_its_render_history():
+    env = make("feb2024", render_mode="rgb_array")
+    env.reset(seed=0)
+    for a in random_actions(env.action_space.shape, 3, 1):
+        env.step(a)
+    clone = pickle.loads(pickle.dumps(env))
+    assert len(clone.unwrapped._history) == len(env.unwrapped._history) == 4
+    clone.step(random_actions(env.action_space.shape, 1, 2)[0])
+    assert len(clone.unwrapped._history) == 5 and len(env.unwrapped._history) == 4
