@@ -456,7 +456,7 @@ def _masks(pf, u, s, e: int) -> None:
             room = pf[P.LEV_CAP] * max(eq, 0.0) - (g - sells)
             if pf[P.SCALE_FREEZE] > 0.5:
                 room = min(room, float(s.gross0[e, a]) - (g - sells))
-            if pf[P.CORR_ON] > 0.5 and pf[P.MODE] < 0.5:
+            if pf[P.CORR_ON] > 0.5:
                 s.order[e, a] = o
                 post = _corr_with_hedge(pf, u, s, e, a, True)
                 if post < pf[P.CORR_MIN] and post < _corr_with_hedge(pf, u, s, e, a, False):
