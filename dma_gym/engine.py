@@ -253,10 +253,14 @@ class Engine:
         if self._live.all():
             self._step_call = self._call
 
-    def step(self, actions: Any = None) -> None:
+    def step(self, actions: Any = None, *, shocks: Any = None) -> None:
         """Advance every env by one step (one core call) with ``actions`` (E, M, act_dim), or
         None when there are no learners. Values outside [-1, 1] are clipped (counted in the info
-        table); NaN/inf or a wrong shape raise ValueError and change nothing."""
+        table); NaN/inf or a wrong shape raise ValueError and change nothing.
+
+        ``shocks``: (E, n_shocks) to step with instead of each env's draws (rows laid out as
+        ``layout.SHOCK_FIELDS``: standard normals, then clearing-priority uniforms in [0, 1)),
+        for replays and stress tests; the envs' random streams do not advance."""
         io = self._io
         if actions is not io.act_in:
             if actions is None:
@@ -265,7 +269,33 @@ class Engine:
                                      f"actions of shape {io.act_in.shape}")
             else:
                 io.act_in[:] = self.validate(actions, io.act_in.shape)
-        self._step_call()
+        if shocks is None:
+            self._step_call()
+            return
+        z = self._given_shocks(shocks)
+        saved = io.shocks.copy()
+        io.shocks[:] = z
+        io.ctl[C.GIVEN_SHOCKS] = 1
+        try:
+            self._step_call()
+        except Exception:
+            io.shocks[:] = saved  # the call changed nothing else
+            raise
+        finally:
+            io.ctl[C.GIVEN_SHOCKS] = 0
+
+    def _given_shocks(self, shocks: Any) -> np.ndarray:
+        z = np.asarray(shocks, dtype=np.float64)
+        shape = self._io.shocks.shape
+        if z.shape != shape:
+            raise ValueError(f"shocks have shape {z.shape}, expected {shape}; state left unchanged")
+        if not np.isfinite(z).all():
+            raise ValueError("shocks contain NaN or inf; state left unchanged")
+        n_unif = self.num_managers
+        if ((z[:, -n_unif:] < 0.0) | (z[:, -n_unif:] >= 1.0)).any():
+            raise ValueError(f"shocks: the last {n_unif} entries of each row are clearing-priority "
+                             "uniforms and must lie in [0, 1); state left unchanged")
+        return z
 
     def _before_reset(self) -> int:
         never = np.flatnonzero(~self._live).tolist()

@@ -118,7 +118,8 @@ def _count_nonfinite_nb(s, io, e0, e1):
 @kernel
 def _prepare_nb(s, io, e):
     """Clip env ``e``'s learner actions into ``act_buf`` (counting clipped entries) and draw its
-    shocks for this step from its stream. The actions were checked finite."""
+    shocks for this step from its stream (unless the call was given them). The actions were
+    checked finite."""
     M, J = io.act_in.shape[1], io.act_in.shape[2]
     n_normal = io.shocks.shape[1] - s.cash.shape[1]  # the last A shocks are clearing-priority uniforms
     for m in range(M):
@@ -134,7 +135,8 @@ def _prepare_nb(s, io, e):
                 n += 1
             io.act_buf[e, a, j] = x
         io.clipped[e, m] = n
-    fill_shocks_nb(io.streams[e], io.shocks[e], n_normal)
+    if io.ctl[C.GIVEN_SHOCKS] == 0:
+        fill_shocks_nb(io.streams[e], io.shocks[e], n_normal)
 
 
 @kernel

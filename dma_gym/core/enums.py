@@ -148,7 +148,8 @@ class C(IntEnum):
     MODE = 0
     MAX_STEPS = 1  # truncate episodes at this many steps (0: never)
     RESETS = 2  # written by the call: envs that started a fresh episode in it
-    SIZE = 3
+    GIVEN_SHOCKS = 3  # 1: this call steps with the shocks in io.shocks instead of drawing them
+    SIZE = 4
 
 
 # the info table's scalar columns per learner; the env layer exposes all but the internal ones

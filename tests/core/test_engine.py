@@ -148,3 +148,42 @@ def test_same_step_autoreset_keeps_the_final_outputs():
     assert eng.truncated.all() and (eng.state.step == 0).all()  # restarted in the same call
     assert (eng.info_dict(0, final=True)["step"], eng.info_dict(0)["step"]) == (3, 0)
     assert not np.array_equal(eng.final_obs, eng.obs)
+
+
+def test_given_shocks_replace_the_draws_and_leave_the_streams():
+    a, b = Engine(FEB, 2, learners=()), Engine(FEB, 2, learners=())
+    a.reset(seed=3)
+    b.reset(seed=3)
+    a.step(None)
+    z = np.asarray(a.shocks).copy()
+    b.step(None, shocks=z)  # the same shocks, given: the same step
+    np.testing.assert_array_equal(a.state.price, b.state.price)
+    streams = b._io.streams.copy()
+    doubled = z.copy()
+    doubled[:, :-b.num_managers] *= 2.0  # a harder step: every normal doubled, same priorities
+    b.step(None, shocks=doubled)
+    np.testing.assert_array_equal(b._io.streams, streams)  # given shocks draw nothing
+    a.step(None)
+    b2 = Engine(FEB, 2, learners=())
+    b2.reset(seed=3)
+    b2.step(None, shocks=z)
+    b2.step(None)  # the stream was not advanced by the given step: its next draw is a's first
+    np.testing.assert_array_equal(np.asarray(b2.shocks), z)
+
+
+@pytest.mark.parametrize("make_bad, phrase", [
+    (lambda z: z[:, :-1], "shape"),
+    (lambda z: np.where(np.arange(z.shape[1]) == 0, np.nan, z), "NaN"),
+    (lambda z: np.where(np.arange(z.shape[1]) == z.shape[1] - 1, 1.5, z), "uniforms"),
+])
+def test_bad_given_shocks_raise_and_change_nothing(make_bad, phrase):
+    eng = Engine(FEB, 2, learners=())
+    eng.reset(seed=0)
+    eng.step(None)
+    z = np.asarray(eng.shocks).copy()
+    before, shocks_before = _state_bytes(eng), z.copy()
+    with pytest.raises(ValueError, match=phrase):
+        eng.step(None, shocks=make_bad(z))
+    assert _state_bytes(eng) == before
+    np.testing.assert_array_equal(eng.shocks, shocks_before)
+

@@ -218,12 +218,24 @@ def _perturb_ac(m, s: State, rng) -> None:
             s.cash[e, 0] += rng.uniform(-1e7, 1e7)
 
 
+def _violent_shocks(eng, rng) -> np.ndarray | None:
+    """Half the time: this step's shocks given instead of drawn, tripled for 30% of the envs (the
+    tails where limits, halts and margin calls cluster); else None (the envs' own draws)."""
+    if rng.random() < 0.5:
+        return None
+    A = eng.num_managers
+    z = rng.standard_normal(eng.shocks.shape)
+    z[rng.random(E) < 0.3] *= 3.0
+    z[:, -A:] = rng.random((E, A))  # clearing-priority uniforms
+    return z
+
+
 def _finish(m, eng, s, rng, actions) -> Case:
     done_env = int(rng.integers(E)) if rng.random() < 0.75 else -1
     if done_env >= 0:
         s.done[done_env] = True
     before = _copy(eng.buf)
-    eng.step(actions)
+    eng.step(actions, shocks=_violent_shocks(eng, rng))
     core = _copy(eng.buf)
     return Case(m, eng.dims.copy(), before, core, eng.core_actions.copy(), eng.shocks.copy(), done_env)
 
