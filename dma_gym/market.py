@@ -268,6 +268,8 @@ class Market:
         s.nf_frac[0] = 1.0
         s.ie_frac[0] = 1.0
         s.nt_budget[0] = c.nt_budget
+        # restrictions forced from day 0 are in force from the first step (later days: at the close)
+        s.reg_active[0] = bool(c.regulation_on and c.reg_from_day == 0)
         return buf, env_segments(dims)
 
     def __getstate__(self) -> dict:
