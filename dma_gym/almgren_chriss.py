@@ -33,11 +33,8 @@ class ACMarket(Market):
     def _act_dim(self) -> int:
         return 1
 
-    def _dims(self) -> np.ndarray:
-        d = np.zeros(D.SIZE, np.int64)
-        d[D.E], d[D.K], d[D.T] = 1, 3, 5
-        d[D.A], d[D.N], d[D.B], d[D.C] = 1, 1, 1, 1
-        return d
+    def _counts(self) -> tuple[int, int, int, int]:
+        return 1, 1, 1, 1  # one seller, one stock
 
     def _scalars(self) -> np.ndarray:
         c = self.config

@@ -132,21 +132,19 @@ class Engine:
             raise ValueError(f"learners={learners!r}: need distinct manager indices in [0, {m.n_managers})") from None
         if ls.size and (ls.min() < 0 or ls.max() >= m.n_managers or np.unique(ls).size != ls.size):
             raise ValueError(f"learners={learners!r}: need distinct manager indices in [0, {m.n_managers})")
-        self.learners = _readonly(ls)  # io.learners is the core's own
         self.autoreset = autoreset
         self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
         self.threads = E >= PARALLEL_MIN_ENVS if threads is None else bool(threads)
         M = ls.size
         self.act_dim, self.obs_dim = m.act_dim, m.obs_dim
         self.buf, self._state, dims = m.allocate(E)
-        self.dims = _readonly(dims)
         controlled = np.zeros(m.n_managers, np.bool_)
         controlled[ls] = True
         ctl = np.zeros(C.SIZE, np.int64)
         ctl[C.MAX_STEPS] = max_episode_steps or 0
         self._mode = int(_AUTORESET[autoreset])
         ctl[C.MODE] = self._mode
-        ninfo = enb.n_info(int(self.dims[D.T]), int(self.dims[D.K]))
+        ninfo = enb.n_info(int(dims[D.T]), int(dims[D.K]))
         self._io = IO(
             ctl=ctl, learners=ls, controlled=controlled,
             act_in=np.zeros((E, M, self.act_dim)), act_buf=np.zeros((E, m.n_managers, m.n_actions)),
@@ -160,7 +158,7 @@ class Engine:
         )
         self._model = m.model()
         self._tmpl = m.template(dims)
-        self._n_tiers = int(self.dims[D.T])
+        self._n_tiers = int(dims[D.T])
         self._generators: list[np.random.Generator | None] = [None] * E
         self._live = np.zeros(E, np.bool_)  # envs reset at least once
         self._predraw = self._mode != Mode.STEP  # autoresets need the next stream ready in the core
@@ -168,6 +166,8 @@ class Engine:
 
     def _bind(self) -> None:
         io = self._io
+        self.learners = _readonly(io.learners)  # read-only views of the core's own arrays
+        self.dims = _readonly(self._tmpl.dims)
         self.state: State = State(*(_readonly(a) for a in self._state))
         for name in ("obs", "reward", "terminated", "truncated", "info", "was_reset", "final", "final_obs",
                      "final_info", "shocks"):
@@ -181,14 +181,14 @@ class Engine:
     # ---- pickling: views and the bound entry are rebuilt --------------------------------
     def __getstate__(self) -> dict:
         d = self.__dict__.copy()
-        for k in ("state", "_state", "pending", "obs", "reward", "terminated", "truncated", "info", "was_reset", "final",
+        for k in ("learners", "dims", "state", "_state", "pending", "obs", "reward", "terminated", "truncated", "info", "was_reset", "final",
                   "final_obs", "final_info", "shocks", "_info_rows", "_final_rows", "_entry", "_step_call"):
             d.pop(k, None)
         return d
 
     def __setstate__(self, d: dict) -> None:
         self.__dict__.update(d)
-        self._state = views(self.buf, self.dims)
+        self._state = views(self.buf, self._tmpl.dims)
         self._bind()
 
     # ---- episodes ------------------------------------------------------------------------

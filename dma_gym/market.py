@@ -114,16 +114,15 @@ class Market:
     def _act_dim(self) -> int:
         return self.n_actions
 
-    def _dims(self) -> np.ndarray:
+    def _counts(self) -> tuple[int, int, int, int]:
+        """(managers, stocks, snowball tranches, fund cohorts) of this model."""
         c = self.config
+        return c.n_managers, c.n_stocks, c.snowball_tranches, c.cohorts
+
+    def _dims(self) -> np.ndarray:
         d = np.zeros(D.SIZE, np.int64)
-        d[D.E] = 1
-        d[D.K] = 3
-        d[D.T] = 5
-        d[D.A] = c.n_managers
-        d[D.N] = c.n_stocks
-        d[D.B] = c.snowball_tranches
-        d[D.C] = c.cohorts
+        d[D.E], d[D.K], d[D.T] = 1, 3, 5  # one env; IF/IC/IM; five size tiers
+        d[D.A], d[D.N], d[D.B], d[D.C] = self._counts()
         return d
 
     # ---- scalar parameters ---------------------------------------------------------------

@@ -68,13 +68,14 @@ class DMAUnwindVectorEnv(EngineFacade, VectorEnv):
         if self.autoreset_mode == AutoresetMode.SAME_STEP and g.final.any():
             # an ended env reports its final step's info (as SB3 does), and again in final_info
             done = g.final.copy()
-            infos = self._infos(g.infos(final=done), final=done)
+            raw = g.infos(final=done)
+            infos = self._infos(raw, final=done)
             final_obs = np.full(self.num_envs, None, dtype=object)
             for e in np.flatnonzero(done):
                 final_obs[e] = g.final_obs[e, 0].copy()
             infos["final_obs"] = final_obs
             infos["_final_obs"] = done
-            infos["final_info"] = self._infos(g.infos(final=True), mask=done, final=True)
+            infos["final_info"] = self._infos(raw, mask=done, final=done)
             infos["_final_info"] = done.copy()
         else:
             infos = self._infos(g.infos())
