@@ -52,7 +52,6 @@ class ACMarket(Market):
         pf[P.AC_ETA] = c.eta
         pf[P.AC_GAMMA] = c.gamma
         pf[P.AC_X0] = c.initial_shares
-        pf[P.SHOCK_DAY] = -1.0
         pf[P.REG_FROM_DAY] = -1.0
         return pf
 

@@ -88,7 +88,7 @@ class Engine:
     ==================  ===================  ==================================================
     ``obs``             (E, M, obs_dim) f32  each learner's observation
     ``reward``          (E, M) float64       reward of the step (0 at a reset)
-    ``terminated``      (E, M) bool          the learner's episode is over (horizon or liquidation)
+    ``terminated``      (E, M) bool          the learner's episode is over (horizon, or its broker's sale done)
     ``truncated``       (E,) bool            the episode reached ``max_episode_steps``
     ``info``            (E, M, N_INFO) f64   info table: ``INFO_KEYS`` columns, tier drawdowns, bases
     ``was_reset``       (E,) bool            the env started a fresh episode in this call
@@ -150,6 +150,7 @@ class Engine:
             act_in=np.zeros((E, M, self.act_dim)), act_buf=np.zeros((E, m.n_managers, m.n_actions)),
             clipped=np.zeros((E, M), np.int64), streams=np.zeros((E, 4), np.uint64),
             next_seed=np.zeros((E, 4), np.uint64), shocks=np.zeros((E, m.n_shocks)),
+            warm_shocks=np.zeros((E, m.n_shocks)),
             reset=np.zeros(E, np.bool_), was_reset=np.zeros(E, np.bool_),
             obs=np.zeros((E, M, self.obs_dim), np.float32), prev=np.zeros((E, M)), reward=np.zeros((E, M)),
             terminated=np.zeros((E, M), np.bool_), truncated=np.zeros(E, np.bool_), info=np.zeros((E, M, ninfo)),

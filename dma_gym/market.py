@@ -171,7 +171,7 @@ class Market:
             liq = cap * np.exp(disp * rng.standard_normal(n))
             u.adv[sl] = c.tier_adv[t] * liq / liq.sum()
             u.sigma[sl] = c.tier_sigma[t] * np.exp(0.5 * disp * rng.standard_normal(n))
-            u.margin_rate[sl] = c.tier_margin_rate[t]
+            u.margin_rate[sl] = c.swap_margin_share * c.tier_haircut[t]
             u.beta[sl] = c.tier_beta[t] * (1.0 + 0.1 * rng.standard_normal(n))
             u.size_load[sl] = c.tier_size_loading[t] + 0.1 * rng.standard_normal(n)
             u.board[sl] = rng.choice(3, size=n, p=np.asarray(c.tier_board_probs[t]))
@@ -193,6 +193,7 @@ class Market:
             u.sb_tenor[k] = rng.permutation(np.linspace(*c.snowball_tenor_range, B))
         u.normal_basis[:] = c.normal_basis_ann
         u.fut_depth[:] = c.futures_depth
+        u.fut_margin[:] = c.futures_margin
         u.nf_thr[:] = np.linspace(*c.neutral_threshold, c.cohorts)
         u.ie_thr[:] = np.linspace(*c.enhanced_threshold, c.cohorts)
         return uf, ui
@@ -237,6 +238,13 @@ class Market:
         bp[BP.HEDGE_RATIO] = c.hedge_ratio
         bp[BP.TRIGGER_LO], bp[BP.TRIGGER_HI] = c.peer_lev_trigger
         bp[BP.RULE_CDF0], bp[BP.RULE_CDF1] = cdf[:2] / cdf[-1]
+        bp[BP.MKT_DRIFT_SD] = c.market_drift_sd
+        bp[BP.SIZE_DRIFT_SD] = c.size_drift_sd
+        bp[BP.SHOCK_DAY_LO], bp[BP.SHOCK_DAY_HI] = c.shock_day_range
+        bp[BP.SHOCK_MKT_SD] = c.shock_market_sd
+        bp[BP.SHOCK_SIZE_SD] = c.shock_size_sd
+        bp[BP.WARMUP_LO], bp[BP.WARMUP_HI] = c.warmup_days_range
+        bp[BP.TREND_LO], bp[BP.TREND_HI] = c.trend_start_range
         bp[BP.SIZE: BP.SIZE + T] = c.dma_tier_weights
         bp[BP.SIZE + T:] = c.dma_hedge_weights
         return bp
@@ -267,6 +275,8 @@ class Market:
         s.nf_frac[0] = 1.0
         s.ie_frac[0] = 1.0
         s.nt_budget[0] = c.nt_budget
+        s.mkt_drift[0], s.size_drift[0] = c.market_drift, c.size_drift  # the path's centre
+        s.shock_day[0], s.shock_mkt[0], s.shock_size[0] = c.shock_day, c.shock_market, c.shock_size
         # restrictions forced from day 0 are in force from the first step (later days: at the close)
         s.reg_active[0] = bool(c.regulation_on and c.reg_from_day == 0)
         return buf, env_segments(dims)

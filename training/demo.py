@@ -39,12 +39,15 @@ def zero_actions(engine: Engine) -> np.ndarray | None:
     return np.zeros((engine.num_envs, engine.num_learners, engine.act_dim)) if engine.num_learners else None
 
 
-def run_episode(m: Market | MarketConfig, seed: int, on_close=None) -> State:
+def run_episode(m: Market | MarketConfig, seed: int, on_close=None, on_start=None) -> State:
     """One episode of a fully heuristic market (no learner), seeded with ``seed``; calls
-    ``on_close(state)`` daily. Returns the final state (read-only views)."""
+    ``on_start(state)`` once reset (after any warm-up) and ``on_close(state)`` daily. Returns the
+    final state (read-only views)."""
     eng = heuristic_engine(m, 1)
     eng.reset(seed=seed)
     s = eng.state
+    if on_start is not None:
+        on_start(s)
     last_day = 0
     while not s.done[0]:
         eng.step(None)
@@ -56,7 +59,8 @@ def run_episode(m: Market | MarketConfig, seed: int, on_close=None) -> State:
 
 
 def batch_drawdowns(m: Market | MarketConfig, n: int, passive_dma: bool = False) -> tuple[np.ndarray, State]:
-    """Final tier drawdowns (n, tiers) over seeds 0..n-1 (env i seeded with i) in one engine.
+    """Final tier drawdowns (n, tiers) over seeds 0..n-1 (env i seeded with i) in one engine,
+    year-to-date (tier levels start at 1 at the year's start, before any warm-up).
     With ``passive_dma`` the DMA books are frozen (controlled, zero actions): the same-shock
     counterfactual."""
     eng = heuristic_engine(m, n, passive_dma)
@@ -76,7 +80,7 @@ def summary(args: Args) -> None:
     rows.append((f"{args.scenario}, DMA passive", batch_drawdowns(frozen, args.seeds, True)))
     if args.compare:
         rows.append((args.compare, batch_drawdowns(dma_gym.scenarios.get(args.compare), args.seeds)))
-    print(f"\nmean over {args.seeds} seeds (same shocks per seed across rows): drawdown from start (%)")
+    print(f"\nmean over {args.seeds} seeds (same shocks per seed across rows): year-to-date drawdown (%)")
     print(f"{'':24} " + " ".join(f"{t:>8}" for t in TIER_NAMES) + "  peak-LD%  liquidated%")
     for name, (dd, s) in rows:
         print(f"{name:24} " + " ".join(f"{d:8.1f}" for d in dd.mean(0) * 100)
@@ -89,6 +93,13 @@ def main(args: Args) -> None:
     t0 = time.perf_counter()
     cfg = dma_gym.scenarios.get(args.scenario)
     prev = {"tier": np.ones(5), "calls": 0}
+
+    def on_start(s: State) -> None:
+        prev["tier"] = s.tier_level[0].copy()
+        if s.warmup[0] > 0:
+            dd = (1 - s.tier_level[0]) * 100
+            print(f"after a {int(s.warmup[0])}-session warm-up, year-to-date (%): "
+                  + ", ".join(f"{t} {-d:.1f}" for t, d in zip(TIER_NAMES, dd)))
     head = (f"{'day':>3} | " + " ".join(f"{t:>8}" for t in TIER_NAMES) + " | "
             + " ".join(f"{f + ' ann':>7}" for f in FUTURES_NAMES) + " | ld%   | calls liq | reg")
     print(f"scenario {args.scenario!r}, seed {args.seed}: daily tier returns (%), annualised basis (%),"
@@ -105,10 +116,10 @@ def main(args: Args) -> None:
               + f" | {s.ld_share_close[0] * 100:5.1f} | {int(s.call_active[0].sum()):>5} {int(s.liquidated[0].sum()):>3}"
               + f" | {'on' if s.reg_active[0] else '-'}")
 
-    s = run_episode(cfg, args.seed, on_close)
+    s = run_episode(cfg, args.seed, on_close, on_start)
     dd = (1 - s.tier_level[0]) * 100
     print("-" * len(head))
-    print("episode drawdown from start (%): " + ", ".join(f"{t} {d:.1f}" for t, d in zip(TIER_NAMES, dd)))
+    print("year-to-date drawdown at the end (%): " + ", ".join(f"{t} {d:.1f}" for t, d in zip(TIER_NAMES, dd)))
     print(f"peak limit-down share {s.ld_share_peak[0] * 100:.1f}%, managers liquidated "
           f"{int(s.liquidated[0].sum())}/{cfg.n_managers}, national-team budget used "
           f"{cfg.nt_budget - s.nt_budget[0]:.1f} bn")

@@ -81,9 +81,14 @@ class MarketConfig:
     tier_adv: tuple = _p((300.0, 150.0, 160.0, 100.0, 20.0), 0.1, 1e5, "CNY bn/day")
     # daily volatility: CSI300 1-2%, micro-caps 3-5% (docs/model.md §3.1) [M]
     tier_sigma: tuple = _p((0.012, 0.016, 0.019, 0.023, 0.030), 1e-4, 0.2, "daily vol")
-    # broker DMA margin rate per tier (the "haircut"): CSI300 conversion 70% vs others 65%,
-    # micro-caps at broker discretion (docs/model.md §8.3 [M]); rotation to large caps lowers it.
-    tier_margin_rate: tuple = _p((0.12, 0.15, 0.18, 0.22, 0.30), 0.0, 1.0, "margin per CNY held")
+    # the swap's margin on the long leg is swap_margin_share x the tier's collateral haircut.
+    # Haircuts = 1 - the exchanges' maximum collateral conversion rates for margin trading:
+    # CSI 300 constituents 70%, other A-shares 65% (SSE/SZSE margin-trading rules, docs/model.md
+    # §8.3 [M]); micro-caps 50%, a broker's discretionary cut [M]. With the futures' exchange
+    # margin (futures_margin) the default book posts ~23% of its long notional: the 20% margin
+    # for 4x of seed reports (docs/model.md §8.3 [V]). Rotating to large caps lowers it.
+    tier_haircut: tuple = _p((0.30, 0.35, 0.35, 0.35, 0.50), 0.0, 1.0, "collateral haircut per tier")
+    swap_margin_share: float = _p(0.21, 0.0, 5.0, "long-leg margin per CNY held / haircut")
     tier_beta: tuple = _p((1.0, 1.05, 1.1, 1.1, 1.05), 0.0, 3.0, "market-factor loading")
     tier_size_loading: tuple = _p((-0.4, 0.0, 0.4, 0.7, 1.0), -3.0, 3.0, "small-minus-big loading")
     # board shares per tier (main +-10%, ChiNext/STAR +-20%, BSE +-30%; docs/model.md §3.2 [V])
@@ -101,9 +106,18 @@ class MarketConfig:
     size_drift: float = _p(0.0, -0.1, 0.1, "small-minus-big drift per day (style reversal < 0)")
     size_vol: float = _p(0.006, 0.0, 0.2, "small-minus-big vol per sqrt(day)")
     idio_scale: float = _p(0.8, 0.0, 5.0, "idiosyncratic vol as a multiple of the stock's sigma")
-    shock_day: int = _p(-1, -1, 10000, "day of a one-off factor shock (-1: none)")
+    shock_day: int = _p(-1, -1, 10000, "day of a one-off factor shock (-1: none, whatever the range)")
     shock_market: float = _p(0.0, -0.5, 0.5, "market factor move on shock_day")
     shock_size: float = _p(0.0, -0.5, 0.5, "size factor move on shock_day")
+    # a stochastic stress: each episode draws its own path around the values above (docs/model.md
+    # §4.2): normal drifts and shock sizes, and a shock day uniform over shock_day_range
+    market_drift_sd: float = _p(0.0, 0.0, 0.1, "per-episode spread of market_drift")
+    size_drift_sd: float = _p(0.0, 0.0, 0.1, "per-episode spread of size_drift")
+    shock_day_range: tuple = _p((-1, -1), -1, 10000, "shock day drawn from [lo, hi] (-1: shock_day)")
+    trend_start_range: tuple = _p((-1, -1), -1, 10000, "drifts start on a session drawn from [lo, hi] (-1: 0)")
+    warmup_days_range: tuple = _p((-1, -1), -1, 10000, "sessions run before the episode, from [lo, hi] (-1: 0)")
+    shock_market_sd: float = _p(0.0, 0.0, 0.5, "per-episode spread of shock_market")
+    shock_size_sd: float = _p(0.0, 0.0, 0.5, "per-episode spread of shock_size")
 
     # ---- impact and clearing (docs/model.md §5.1–5.3) --------------------------------------------
     impact_exponent: float = _p(0.5, 0.3, 1.0, "square-root law exponent delta (China ~0.7)")
@@ -140,7 +154,12 @@ class MarketConfig:
     futures_depth: tuple = _p((60.0, 17.0, 9.0), 0.1, 1e5, "CNY bn of net flow per 1% basis")
     days_to_expiry: tuple = _p((52.0, 52.0, 52.0), 1.0, 500.0, "front quarter days left")
     futures_limit: float = _p(0.10, 0.01, 1.0, "futures daily limit (docs/model.md §7.2 [V])")
-    futures_margin: float = _p(0.12, 0.0, 1.0, "margin on the unhedged delta")
+    # cash-and-carry arbitrage caps the premium near the carry; the discount side needs stock
+    # borrow, curbed since Oct 2023, so discounts can run (docs/model.md §7.1 [M])
+    basis_premium_cap: float = _p(0.05, -1.0, 5.0, "largest annualised futures premium")
+    # CFFEX trading margin on gross contract value, charged on the larger side across contracts:
+    # IF 12%, IC 14%, IM 15% (IM at listing; docs/model.md §7.2, §8.3)
+    futures_margin: tuple = _p((0.12, 0.14, 0.15), 0.0, 1.0, "IF/IC/IM margin per CNY of contract value")
 
     # ---- snowball dealers (docs/model.md §7.3) ---------------------------------------------------
     snowballs_on: bool = _p(True, doc="dealer hedges and knock-in cliffs on/off")
@@ -164,16 +183,29 @@ class MarketConfig:
     financing_rate: float = _p(0.045, 0.0, 0.5, "annual broker financing on borrowed cash")
     # DMA swap margin ladders are private broker terms (docs/model.md §8.4 [M]); books start ~8%
     # above the required margin, the warning line 10% below it, close-out at half of it
+    # new exposure (stock buys, added futures shorts) only while the requirement after it stays
+    # within equity / margin_initial: the initial margin above the maintenance ladder [M]
+    margin_initial: float = _p(1.0, 0.01, 10.0, "margin ratio that new exposure must keep")
     margin_warning: float = _p(0.9, 0.0, 10.0, "margin ratio warning line")
     margin_call: float = _p(0.75, 0.0, 10.0, "margin ratio call line")
     margin_liquidation: float = _p(0.5, 0.0, 10.0, "margin ratio forced-liquidation line")
-    call_deadline_days: float = _p(1.0, 0.0, 20.0, "days to cure a call before liquidation")
+    # a call is cured by topping up or selling within three sessions (private broker terms [M];
+    # with one session 60-70% of the Feb-2024 managers end liquidated, against the roughly halved
+    # DMA notional, docs/model.md §13.1)
+    call_deadline_days: float = _p(3.0, 0.0, 20.0, "days to cure a call before liquidation")
     leverage_cap: float = _p(6.0, 1.0, 20.0, "gross leverage cap on new buying")
     scale_freeze: bool = _p(False, doc="no new gross exposure (Nov-2023 DMA notional cap)")
     broker_speed: float = _p(1.0, 0.01, 1.0, "share of a liquidated book the broker dumps/step")
+    # a mandate that ends with stock still held pays the expected cost of selling it: square-root
+    # temporary plus half the linear permanent impact of §5 at the closing stress, over this many
+    # days (docs/model.md §8.6)
+    mandate_unwind_days: float = _p(1.0, 0.05, 20.0, "days over which a book open at the horizon is sold")
     max_trade_frac: float = _p(0.25, 0.0, 1.0, "action -1 sells this share of a tier per step")
     max_buy_frac: float = _p(0.25, 0.0, 5.0, "action +1 buys this multiple of equity per step")
     max_futures_frac: float = _p(0.25, 0.0, 5.0, "futures action scale, share / x equity")
+    # a market-neutral mandate: a learner's futures shorts stay within this multiple of its long
+    # book; what its sales or orders leave above it is bought back (docs/model.md §8.5) [M]
+    max_hedge_ratio: float = _p(1.2, 0.0, 10.0, "futures shorts / long book, at most")
     peer_rule_mix: tuple = _p((0.4, 0.3, 0.3), 0.0, 1.0, "threshold / target / margin_trigger")
     peer_lev_trigger: tuple = _p((1.15, 1.4), 1.0, 5.0, "threshold rule: lambda_max / own start lev")
     peer_speed: float = _p(0.5, 0.0, 10.0, "peers deleverage this share of the gap per day")
@@ -188,10 +220,13 @@ class MarketConfig:
     futures_cover_cap: float = _p(1.0, 0.0, 1.0, "when restricted: max cover share per day")
     restrictions_bind_broker: bool = _p(False, doc="sell caps also bind broker liquidation")
     national_team_on: bool = _p(True, doc="national-team ETF buying")
-    nt_budget: float = _p(70.0, 0.0, 1e5, "CNY bn over the episode (~70bn/month [V])")
-    nt_daily_max: float = _p(10.0, 0.0, 1e5, "CNY bn per day")
-    nt_trigger_drawdown: float = _p(0.06, 0.0, 1.0, "index drawdown that starts buying")
-    nt_index_weights: tuple = _p((0.7, 0.2, 0.1), 0.0, 1.0, "CSI300/500/1000 ETF split")
+    # Central Huijin stepped up broad-based ETF buying once the sell-off deepened (6 Feb 2024),
+    # in CSI 300 and then CSI 500/1000 ETFs, never micro-caps; >CNY 100bn in the first weeks
+    # (docs/model.md §9.6 [M])
+    nt_budget: float = _p(200.0, 0.0, 1e5, "CNY bn over the episode")
+    nt_daily_max: float = _p(30.0, 0.0, 1e5, "CNY bn per day")
+    nt_trigger_drawdown: float = _p(0.12, 0.0, 1.0, "index drawdown that starts buying")
+    nt_index_weights: tuple = _p((0.5, 0.3, 0.2), 0.0, 1.0, "CSI300/500/1000 ETF split")
     circuit_breaker: bool = _p(False, doc="halt stocks for the day when CSI300 falls cb_threshold")
     cb_threshold: float = _p(0.07, 0.01, 0.5, "CSI300 intraday fall that halts trading")
     correlation_rule: bool = _p(True, doc="DMA long leg must correlate >= corr_min with its hedge")
@@ -223,20 +258,23 @@ class MarketConfig:
     cohorts: int = _p(5, 1, 64, "threshold cohorts for neutral and enhanced funds")
 
     # ---- termination ---------------------------------------------------------------------
-    terminate_on_liquidation: bool = _p(True, doc="learner's forced liquidation ends the episode")
+    # the episode goes on without control while the broker sells the book through the market, so
+    # its rewards carry the fire sale; True ends it once the sale is done, False at the horizon
+    terminate_on_liquidation: bool = _p(True, doc="end the learner's episode when the broker's sale is done")
 
     def __post_init__(self) -> None:
         _check_ranges(self)
         for name in ("n_stocks_per_tier", "tier_float_cap", "tier_adv", "tier_sigma",
-                     "tier_margin_rate", "tier_beta", "tier_size_loading", "tier_board_probs",
+                     "tier_haircut", "tier_beta", "tier_size_loading", "tier_board_probs",
                      "dma_tier_weights"):
             _need_len(self, name, 5)
-        for name in ("index_base", "normal_basis_ann", "futures_depth", "days_to_expiry",
+        for name in ("futures_margin", "index_base", "normal_basis_ann", "futures_depth", "days_to_expiry",
                      "snowball_notional", "dma_hedge_weights", "nt_index_weights", "board_limits",
                      "peer_rule_mix"):
             _need_len(self, name, 3)
         for name in ("snowball_ki_range", "snowball_tenor_range", "peer_lev_trigger",
-                     "neutral_threshold", "enhanced_threshold"):
+                     "neutral_threshold", "enhanced_threshold", "shock_day_range",
+                     "warmup_days_range", "trend_start_range"):
             _need_len(self, name, 2)
             lo, hi = getattr(self, name)
             if lo > hi:
@@ -253,15 +291,27 @@ class MarketConfig:
                      "universe_seed", "shock_day", "reg_from_day", "clearing_order"):
             if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
                 raise ValueError(f"MarketConfig.{name}={getattr(self, name)!r}: must be an int")
-        if not (self.margin_liquidation < self.margin_call <= self.margin_warning):
+        for name in ("shock_day_range", "warmup_days_range", "trend_start_range"):
+            lo, hi = getattr(self, name)
+            if not all(isinstance(d, int) and not isinstance(d, bool) for d in (lo, hi)):
+                raise ValueError(f"MarketConfig.{name}={(lo, hi)!r}: must be two ints")
+            if (lo < 0) != (hi < 0) or hi >= self.horizon_days:
+                raise ValueError(
+                    f"MarketConfig.{name}={(lo, hi)!r}: need -1 for both (fixed)"
+                    f" or 0 <= lo <= hi < horizon_days={self.horizon_days}"
+                )
+        if not (self.margin_liquidation < self.margin_call <= self.margin_warning <= self.margin_initial):
             raise ValueError(
                 f"MarketConfig margin lines inconsistent: need margin_liquidation ({self.margin_liquidation})"
                 f" < margin_call ({self.margin_call}) <= margin_warning ({self.margin_warning})"
+                f" <= margin_initial ({self.margin_initial})"
             )
-        if self.horizon_days >= min(self.days_to_expiry):
+        warm = max(self.warmup_days_range[1], 0)
+        if self.horizon_days + warm >= min(self.days_to_expiry):
             raise ValueError(
-                f"MarketConfig.horizon_days={self.horizon_days}: must be shorter than days_to_expiry "
-                f"{self.days_to_expiry} (contracts are not rolled)"
+                f"MarketConfig.horizon_days={self.horizon_days} plus the longest warm-up ({warm} sessions,"
+                f" warmup_days_range) must be shorter than days_to_expiry {self.days_to_expiry}"
+                " (contracts are not rolled)"
             )
         if self.leverage > self.leverage_cap:
             raise ValueError(f"MarketConfig.leverage={self.leverage}: exceeds leverage_cap={self.leverage_cap}")

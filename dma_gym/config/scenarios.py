@@ -14,8 +14,8 @@ def _calm() -> MarketConfig:
     return MarketConfig(market_drift=0.0003, size_drift=0.0005, scale_freeze=False)
 
 
-def _feb2024() -> MarketConfig:
-    # The 25 sessions to 7 Feb 2024. Exogenous inputs only: the pre-stampede trend and one day's
+def _feb2024_replay() -> MarketConfig:
+    # The 25 sessions to 7 Feb 2024, on the one exogenous path of 2024 (replay). Exogenous inputs only: the pre-stampede trend and one day's
     # style shock; everything past that (micro-cap -45%, limit-down clusters, the IM discount)
     # must come from leverage, crowding, funds and restrictions.
     # Trend: CSI 1000 fell ~10% in the 17 sessions to 25 Jan (-27% YTD at 5 Feb after -19% in
@@ -42,6 +42,31 @@ def _feb2024() -> MarketConfig:
     )
 
 
+def _feb2024() -> MarketConfig:
+    # The Feb-2024 stress as a distribution (docs/model.md §4.2): every episode draws its own
+    # exogenous path and starts at a random session of it. The style reversal and the market's
+    # slide set in on a session drawn from the year's first 20; the market then runs 12-24
+    # sessions (the warm-up: heuristic managers, funds, dealers and the national team trade,
+    # knock-ins and liquidations happen) before the learner takes its book; the one-day style
+    # shock falls on any of the episode's 25 sessions. Drifts and shock sizes are drawn around the
+    # replay's: drifts -0.25%/day (+-0.3% market, +-0.4% size, 1 sd), so that the year-to-date
+    # drawdowns at the episode's end average the 2024 figures (training/calibrate.py). Neither the
+    # crash's date nor its size can be read off the calendar: a policy has to read the market.
+    return _feb2024_replay().replace(
+        market_drift=-0.0025,
+        size_drift=-0.0025,
+        market_drift_sd=0.003,
+        size_drift_sd=0.004,
+        trend_start_range=(0, 20),
+        warmup_days_range=(12, 24),
+        shock_day_range=(0, 24),
+        shock_market_sd=0.01,
+        shock_size_sd=0.015,
+        # the front quarter has ~52 sessions left when the episode starts, as in the replay
+        days_to_expiry=(76.0, 76.0, 76.0),
+    )
+
+
 def _almgren_chriss() -> AlmgrenChrissConfig:
     return AlmgrenChrissConfig()  # the AC-2000 paper example (docs/model.md §12.2 reference values)
 
@@ -49,6 +74,7 @@ def _almgren_chriss() -> AlmgrenChrissConfig:
 _REGISTRY: dict[str, Callable[[], Config]] = {
     "calm": _calm,
     "feb2024": _feb2024,
+    "feb2024_replay": _feb2024_replay,
     "almgren_chriss": _almgren_chriss,
 }
 

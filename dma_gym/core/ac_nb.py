@@ -60,7 +60,7 @@ def ac_step_env_nb(pf, u, s, e, actions, z):
 
 
 @kernel
-def ac_step_outputs_nb(model, s, io, e):
+def ac_step_outputs_nb(model, u, s, io, e):
     """Reward: minus the step's mean-variance shortfall,
     -(n_k (S_0 - S~_k) + lambda sigma^2 tau x_k^2) / (X S_0) x 100 (percent of the initial value),
     whose expected sum is -(E[IS] + lambda Var[IS]) for any deterministic schedule; terminated at
@@ -99,7 +99,7 @@ def ac_observe_nb(model, u, s, io, e):
 
 
 @kernel
-def ac_books_nb(model, u, s, io, e):
+def ac_books_nb(model, u, s, io, e, phase):
     """The seller's position is the template's (X shares): nothing to draw."""
 
 

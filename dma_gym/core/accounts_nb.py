@@ -4,12 +4,14 @@ import math
 
 from dma_gym.core.jit import kernel
 from dma_gym.core.enums import P
+from dma_gym.core.market_nb import effective_adv_nb, effective_sigma_nb, impact_nb
 
 RULE_THRESHOLD = 0  # Cont-Schaanning: sell to 0.95*lambda_max once leverage exceeds lambda_max
 RULE_TARGET = 1  # Greenwood-Landier-Thesmar: trade toward the initial leverage every step
 RULE_MARGIN = 2  # the herd: sell only after a margin warning, back to 1.1x the warning line
 
 LEV_REPORT_CAP = 1e6
+CORR_TOL = 1e-9  # the correlation rule cuts orders that lower it by more than this (not roundoff)
 MR_REPORT_CAP = 99.0
 
 
@@ -154,63 +156,101 @@ def _corr_ratio_nb(cov, vp, vh):
 
 
 @kernel
-def _corr_with_hedge_nb(pf, u, s, e, a):
-    """Ex-ante correlations (factor model) with the manager's futures hedge mix of its long book
-    before and after this step's orders: (holdings, holdings + orders), in one pass over the
-    stocks (value-weighted sums, normalised once at the end)."""
+def _hedge_mix_nb(s, e, a, with_orders):
+    """Contract weights of manager ``a``'s futures shorts (IF, IC, IM: K = 3), after this step's
+    futures orders with ``with_orders``; all zero without a short."""
+    w0 = w1 = w2 = 0.0
+    q0 = s.fut[e, a, 0] + (s.fut_order[e, a, 0] if with_orders else 0.0)
+    q1 = s.fut[e, a, 1] + (s.fut_order[e, a, 1] if with_orders else 0.0)
+    q2 = s.fut[e, a, 2] + (s.fut_order[e, a, 2] if with_orders else 0.0)
+    hsum = max(-q0, 0.0) + max(-q1, 0.0) + max(-q2, 0.0)
+    if hsum > 0.0:
+        w0 = max(-q0, 0.0) / hsum
+        w1 = max(-q1, 0.0) / hsum
+        w2 = max(-q2, 0.0) / hsum
+    return w0, w1, w2, hsum
+
+
+@kernel
+def corr_with_hedge_nb(pf, u, s, e, a):
+    """Ex-ante correlations (factor model) of manager ``a``'s whole long book with its futures
+    hedge: (now, after this step's stock and futures orders), in one pass over the stocks
+    (value-weighted sums, normalised once at the end); 1 without a hedge."""
     N = s.price.shape[1]
-    K = s.fut.shape[2]
-    hsum = 0.0
-    for k in range(K):
-        if s.fut[e, a, k] < 0.0:
-            hsum -= s.fut[e, a, k]
-    if hsum <= 0.0:
-        return 1.0, 1.0
+    v0, v1, v2, h0 = _hedge_mix_nb(s, e, a, False)
+    x0, x1, x2, h1 = _hedge_mix_nb(s, e, a, True)
     vm = pf[P.MKT_VOL] ** 2
     vs = pf[P.SIZE_VOL] ** 2
-    # the hedge mix: contract weights -fut/hsum of the shorts (IF, IC, IM: K = 3)
-    w0 = -s.fut[e, a, 0] / hsum if s.fut[e, a, 0] < 0.0 else 0.0
-    w1 = -s.fut[e, a, 1] / hsum if s.fut[e, a, 1] < 0.0 else 0.0
-    w2 = -s.fut[e, a, 2] / hsum if s.fut[e, a, 2] < 0.0 else 0.0
     idio = pf[P.IDIO_SCALE]
-    hm = hs = hid = 0.0
+    hm0 = hs0 = hid0 = hm1 = hs1 = hid1 = 0.0
     tot0 = pm0 = ps0 = pid0 = cid0 = 0.0
     tot1 = pm1 = ps1 = pid1 = cid1 = 0.0
     for i in range(N):
-        x = w0 * u.index_w[0, i] + w1 * u.index_w[1, i] + w2 * u.index_w[2, i]
+        y0 = v0 * u.index_w[0, i] + v1 * u.index_w[1, i] + v2 * u.index_w[2, i]
+        y1 = x0 * u.index_w[0, i] + x1 * u.index_w[1, i] + x2 * u.index_w[2, i]
         iv = (idio * u.sigma[i]) ** 2
         b = u.beta[i]
         z = u.size_load[i]
-        hm += x * b
-        hs += x * z
-        hid += x * x * iv
+        hm0 += y0 * b
+        hs0 += y0 * z
+        hid0 += y0 * y0 * iv
+        hm1 += y1 * b
+        hs1 += y1 * z
+        hid1 += y1 * y1 * iv
         h = s.hold[e, a, i]
-        v0 = max(h, 0.0) * s.price[e, i]
-        v1 = max(h + s.order[e, a, i], 0.0) * s.price[e, i]
-        tot0 += v0
-        pm0 += v0 * b
-        ps0 += v0 * z
-        pid0 += v0 * v0 * iv
-        cid0 += v0 * x * iv
-        tot1 += v1
-        pm1 += v1 * b
-        ps1 += v1 * z
-        pid1 += v1 * v1 * iv
-        cid1 += v1 * x * iv
+        w = max(h, 0.0) * s.price[e, i]
+        w1 = max(h + s.order[e, a, i], 0.0) * s.price[e, i]
+        tot0 += w
+        pm0 += w * b
+        ps0 += w * z
+        pid0 += w * w * iv
+        cid0 += w * y0 * iv
+        tot1 += w1
+        pm1 += w1 * b
+        ps1 += w1 * z
+        pid1 += w1 * w1 * iv
+        cid1 += w1 * y1 * iv
     pre = 1.0
     post = 1.0
-    vh = hm * hm * vm + hs * hs * vs + hid
-    if tot0 > 0.0:
+    if tot0 > 0.0 and h0 > 0.0:
         pm0 /= tot0
         ps0 /= tot0
-        pre = _corr_ratio_nb(pm0 * hm * vm + ps0 * hs * vs + cid0 / tot0,
-                             pm0 * pm0 * vm + ps0 * ps0 * vs + pid0 / (tot0 * tot0), vh)
-    if tot1 > 0.0:
+        pre = _corr_ratio_nb(pm0 * hm0 * vm + ps0 * hs0 * vs + cid0 / tot0,
+                             pm0 * pm0 * vm + ps0 * ps0 * vs + pid0 / (tot0 * tot0),
+                             hm0 * hm0 * vm + hs0 * hs0 * vs + hid0)
+    if tot1 > 0.0 and h1 > 0.0:
         pm1 /= tot1
         ps1 /= tot1
-        post = _corr_ratio_nb(pm1 * hm * vm + ps1 * hs * vs + cid1 / tot1,
-                              pm1 * pm1 * vm + ps1 * ps1 * vs + pid1 / (tot1 * tot1), vh)
+        post = _corr_ratio_nb(pm1 * hm1 * vm + ps1 * hs1 * vs + cid1 / tot1,
+                              pm1 * pm1 * vm + ps1 * ps1 * vs + pid1 / (tot1 * tot1),
+                              hm1 * hm1 * vm + hs1 * hs1 * vs + hid1)
     return pre, post
+
+
+@kernel
+def _initial_margin_nb(pf, u, s, e, a, buys):
+    """Scale manager ``a``'s buy orders (worth ``buys``) so that the requirement after the step's
+    orders, at the last mark's rates, stays within equity / ``margin_initial``: brokers open new
+    exposure only above the initial line, so a book cannot buy its way into a margin call.
+    Returns the value cut."""
+    N = s.price.shape[1]
+    spiral = pf[P.SPIRAL_ON] > 0.5
+    add = 0.0
+    free = 0.0
+    for i in range(N):
+        o = s.order[e, a, i]
+        m = u.margin_rate[i] * (1.0 + pf[P.MARGIN_VOL] * s.stress[e, u.tier[i]]) if spiral else u.margin_rate[i]
+        v = o * s.price[e, i] * m
+        add += v if o > 0.0 else 0.0
+        free -= v if o < 0.0 else 0.0
+    room = max(s.equity[e, a], 0.0) / pf[P.M_INIT] - s.required[e, a] + free
+    if room >= add:
+        return 0.0
+    scale = max(room, 0.0) / add
+    for i in range(N):
+        if s.order[e, a, i] > 0.0:
+            s.order[e, a, i] *= scale
+    return buys * (1.0 - scale)
 
 
 @kernel
@@ -261,52 +301,101 @@ def masks_nb(pf, u, s, e):
                         s.order[e, a, i] *= scale
                 cut += sells * (1.0 - scale)
                 sells *= scale
+        # the correlation rule, on the whole book after the orders (docs/model.md §9.5): orders
+        # that leave it below corr_min and lower than now (beyond roundoff: a pro-rata sale keeps
+        # it) are cut, buys first, then sells
+        if pf[P.CORR_ON] > 0.5 and not broker and (buys > 0.0 or sells > 0.0):
+            pre, post = corr_with_hedge_nb(pf, u, s, e, a)
+            if post < pf[P.CORR_MIN] and post < pre - CORR_TOL:
+                if buys > 0.0:
+                    for i in range(N):
+                        if s.order[e, a, i] > 0.0:
+                            s.order[e, a, i] = 0.0
+                    cut += buys
+                    buys = 0.0
+                    if sells > 0.0:
+                        pre, post = corr_with_hedge_nb(pf, u, s, e, a)
+                if sells > 0.0 and post < pf[P.CORR_MIN] and post < pre - CORR_TOL:
+                    for i in range(N):
+                        s.order[e, a, i] = 0.0
+                    cut += sells
+                    sells = 0.0
         # leverage cap and scale freeze bound new gross exposure
         if buys > 0.0:
             eq = s.equity[e, a]
             room = pf[P.LEV_CAP] * max(eq, 0.0) - (s.gross[e, a] - sells)
             if pf[P.SCALE_FREEZE] > 0.5:
                 room = min(room, s.gross0[e, a] - (s.gross[e, a] - sells))
-            if pf[P.CORR_ON] > 0.5:
-                pre, post = _corr_with_hedge_nb(pf, u, s, e, a)
-                if post < pf[P.CORR_MIN] and post < pre:
-                    room = 0.0
             if room < buys:
                 scale = max(room, 0.0) / buys
                 for i in range(N):
                     if s.order[e, a, i] > 0.0:
                         s.order[e, a, i] *= scale
                 cut += buys * (1.0 - scale)
+                buys *= scale
+        # initial margin: new buying may not take the requirement past equity / margin_initial
+        if buys > 0.0:
+            cut += _initial_margin_nb(pf, u, s, e, a, buys)
         s.cut_step[e, a] = cut
 
 
 @kernel
-def futures_masks_nb(pf, s, e):
-    """Futures restrictions: no new shorts, capped covering per day (cut value added to cut_step)."""
+def futures_masks_nb(pf, u, s, e):
+    """Futures orders of a controlled manager: the neutral mandate first (shorts after the orders
+    above ``max_hedge_ratio`` x the long book after this step's fills are bought back, pro rata
+    over the contracts), then new shorts within the initial margin (exchange margin on the added
+    contract value, against equity / ``margin_initial`` less the last requirement). When
+    restricted, for every manager: no new shorts and capped covering per day. Cut value is added
+    to ``cut_step``."""
     A = s.cash.shape[1]
     K = s.fut.shape[2]
-    if not s.reg_active[e]:
-        return
+    N = s.price.shape[1]
+    restricted = s.reg_active[e]
     for a in range(A):
-        if s.liquidated[e, a] and pf[P.REG_BIND_BROKER] < 0.5:
-            continue
+        liq = s.liquidated[e, a]
         cut = 0.0
-        for k in range(K):
-            f = s.fut_order[e, a, k]
-            if f == 0.0:
-                continue
-            pos = s.fut[e, a, k]
-            fp = s.fut_price[e, k]
-            if f < 0.0 and pf[P.FUT_NO_NEW_SHORT] > 0.5:
-                cut += -f * fp
-                f = 0.0
-            elif f > 0.0 and pos < 0.0:
-                cap = pf[P.FUT_COVER_CAP] * (-pos + s.fut_day_cover[e, a, k]) - s.fut_day_cover[e, a, k]
-                cap = max(cap, 0.0)
-                if f > cap:
-                    cut += (f - cap) * fp
-                    f = cap
-            s.fut_order[e, a, k] = f
+        if s.controlled[e, a] and not liq:
+            long = 0.0
+            for i in range(N):
+                long += s.hold[e, a, i] * s.price[e, i]
+            short = 0.0
+            for k in range(K):
+                short += max(-(s.fut[e, a, k] + s.fut_order[e, a, k]), 0.0) * s.fut_price[e, k]
+            excess = short - pf[P.MAX_HEDGE] * long
+            if excess > 0.0:
+                for k in range(K):
+                    q = s.fut[e, a, k] + s.fut_order[e, a, k]
+                    if q < 0.0:
+                        s.fut_order[e, a, k] -= q * excess / short
+            room = max(s.equity[e, a], 0.0) / pf[P.M_INIT] - s.required[e, a]
+            for k in range(K):
+                f = s.fut_order[e, a, k]
+                if f < 0.0:
+                    fp = s.fut_price[e, k]
+                    need = -f * fp * u.fut_margin[k]
+                    if need > room:
+                        g = f * max(room, 0.0) / need
+                        cut += (g - f) * fp
+                        f = g
+                        s.fut_order[e, a, k] = f
+                    room -= -f * fp * u.fut_margin[k]
+        if restricted and (not liq or pf[P.REG_BIND_BROKER] > 0.5):
+            for k in range(K):
+                f = s.fut_order[e, a, k]
+                if f == 0.0:
+                    continue
+                pos = s.fut[e, a, k]
+                fp = s.fut_price[e, k]
+                if f < 0.0 and pf[P.FUT_NO_NEW_SHORT] > 0.5:
+                    cut += -f * fp
+                    f = 0.0
+                elif f > 0.0 and pos < 0.0:
+                    cap = pf[P.FUT_COVER_CAP] * (-pos + s.fut_day_cover[e, a, k]) - s.fut_day_cover[e, a, k]
+                    cap = max(cap, 0.0)
+                    if f > cap:
+                        cut += (f - cap) * fp
+                        f = cap
+                s.fut_order[e, a, k] = f
         s.cut_step[e, a] += cut
 
 
@@ -432,7 +521,11 @@ def futures_fills_nb(pf, s, e):
 
 @kernel
 def accounts_nb(pf, u, s, e):
-    """Step 7: financing accrual, equity, gross, leverage, required margin and margin ratio."""
+    """Step 7: financing accrual, equity, gross, leverage, required margin and margin ratio.
+
+    Required margin: the swap's margin on the long leg (per-name rate x stress multiplier
+    ``1 + margin_vol_sensitivity x stress`` with the spiral on) plus the futures' exchange margin
+    on gross contract value, the larger of the long and short sides (docs/model.md §8.3)."""
     A = s.cash.shape[1]
     K = s.fut.shape[2]
     T = s.tier_level.shape[1]
@@ -453,11 +546,17 @@ def accounts_nb(pf, u, s, e):
                 m = u.margin_rate[i] * mv if spiral else u.margin_rate[i]
                 req += m * v
         fpnl = 0.0
-        delta = g
+        f_long = 0.0
+        f_short = 0.0
         for k in range(K):
-            fpnl += s.fut[e, a, k] * (s.fut_price[e, k] - s.fut_settle[e, k])
-            delta += s.fut[e, a, k] * s.fut_price[e, k]
-        req += pf[P.FUT_MARGIN] * abs(delta)
+            fp = s.fut_price[e, k]
+            q = s.fut[e, a, k]
+            fpnl += q * (fp - s.fut_settle[e, k])
+            if q > 0.0:
+                f_long += u.fut_margin[k] * q * fp
+            else:
+                f_short -= u.fut_margin[k] * q * fp
+        req += max(f_long, f_short)  # CFFEX: gross contract value, the larger side only
         eq = s.cash[e, a] + g + fpnl
         s.gross[e, a] = g
         s.equity[e, a] = eq
@@ -505,3 +604,39 @@ def settle_futures_nb(s, e):
             s.cum_fut[e, a] += pnl
     for k in range(K):
         s.fut_settle[e, k] = s.fut_price[e, k]
+
+
+SALE_DONE = 1e-6  # the broker's sale is over once less than this share of the initial book is left
+
+
+@kernel
+def sale_done_nb(s, e, a):
+    """The broker has sold manager ``a``'s book: less than ``SALE_DONE`` of its initial long value
+    is left (the hedge is bought back in step with it, ``peer_futures_nb``)."""
+    return s.gross[e, a] <= SALE_DONE * s.gross0[e, a]
+
+
+@kernel
+def unwind_cost_nb(pf, u, s, e, a):
+    """Expected cost (CNY bn) of selling manager ``a``'s remaining stock after the horizon: each
+    name sold evenly over ``mandate_unwind_days`` D at the closing stress, paying fees, the
+    square-root temporary impact on a D-day metaorder and half the linear permanent impact it
+    causes (the price drifts down under the sale):
+    ``v * min(1, fee + Y sig_eff (q / (V_eff D))^delta + perm sig_eff q / (2 V_eff))``, q shares
+    held, V_eff shares per day (docs/model.md §8.6). Futures close at their marked price."""
+    N = s.price.shape[1]
+    days = pf[P.UNWIND_DAYS]
+    dt = pf[P.DT]
+    cost = 0.0
+    for i in range(N):
+        h = s.hold[e, a, i]
+        if h <= 0.0:
+            continue
+        p = s.price[e, i]
+        st = s.stress[e, u.tier[i]]
+        v_sh = effective_adv_nb(pf, u.adv[i], st) / p
+        sig = effective_sigma_nb(pf, u.sigma[i], st)
+        # impact_nb prices a quantity against v_sh * dt: a D-day metaorder is q / (D / dt)
+        c = pf[P.FEE] + impact_nb(pf, h * dt / days, v_sh, sig) + 0.5 * pf[P.PERM] * sig * h / v_sh
+        cost += h * p * min(c, 1.0)
+    return cost

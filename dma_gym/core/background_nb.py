@@ -12,7 +12,8 @@ from dma_gym.core.market_nb import effective_adv_nb
 @kernel
 def fund_decisions_nb(pf, u, s, e):
     """Neutral funds exit when the hedge discount exceeds their alpha; enhanced funds face
-    redemptions past a drawdown. Exits queue stock sales; neutral exits also cover futures."""
+    redemptions past a drawdown. Exits queue stock sales; neutral exits also queue the buy-back
+    of their futures shorts, which ``neutral_cover_nb`` releases as the stock sales fill."""
     C = s.nf_frac.shape[1]
     K = s.index_level.shape[1]
     N = s.price.shape[1]
@@ -49,11 +50,9 @@ def fund_decisions_nb(pf, u, s, e):
     if exit_pop > 0.0 or red_pop > 0.0:
         for i in range(N):
             s.bg_pending[e, i] += exit_pop * u.nf_shares[i] + red_pop * u.ie_shares[i]
-    if exit_pop > 0.0:
+    if exit_pop > 0.0:  # the hedge is bought back as the stocks are sold (neutral_cover_nb)
         for k in range(K):
-            cover = -exit_pop * u.nf_hedge[k]  # buying back shorts: positive qty
-            s.nf_qty[e, k] += cover
-            s.fut_flow[e, k] += cover * s.fut_price[e, k]
+            s.nf_cover[e, k] -= exit_pop * u.nf_hedge[k]
 
 
 @kernel
@@ -107,8 +106,33 @@ def background_fill_nb(s, e, i, fb, fs):
     nt_fill = s.nt_order[e, i] * fb
     s.nt_budget[e] = max(0.0, s.nt_budget[e] - nt_fill * px)
     s.nt_spent_today[e] += nt_fill * px
+    s.bg_sold_step[e] += s.fund_order[e, i] * fs * px
     pend = s.bg_pending[e, i] - s.fund_order[e, i] * fs
     s.bg_pending[e, i] = 0.0 if pend < 0.0 else pend
+
+
+@kernel
+def neutral_cover_nb(u, s, e):
+    """Exiting neutral funds unwind both legs together: they buy back the share of their queued
+    futures cover that matches the share of the funds' stock queue filled this step (the queue
+    is sold pro rata across funds), all of it once the queue is empty."""
+    K = s.index_level.shape[1]
+    N = s.price.shape[1]
+    owed = 0.0
+    for k in range(K):
+        owed += s.nf_cover[e, k]
+    if owed <= 0.0:
+        return
+    stuck = 0.0
+    for i in range(N):
+        stuck += s.bg_pending[e, i] * s.price[e, i]
+    sold = s.bg_sold_step[e]
+    frac = 1.0 if stuck <= 0.0 else sold / (sold + stuck)
+    for k in range(K):
+        c = frac * s.nf_cover[e, k]
+        s.nf_cover[e, k] -= c
+        s.nf_qty[e, k] += c
+        s.fut_flow[e, k] += c * s.fut_price[e, k]
 
 
 @kernel

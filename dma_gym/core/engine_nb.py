@@ -31,8 +31,8 @@ from dma_gym.core.jit import cached, entry, kernel
 from dma_gym.core.enums import INFO_COLUMNS, C, I, Mode, P, R
 from dma_gym.core.layout import shock_views_nb, state_views_nb, universe_views_nb
 from dma_gym.core.observe import observe_env_nb
-from dma_gym.core.accounts_nb import accounts_nb
-from dma_gym.core.reset_nb import draw_books_nb, start_env_nb
+from dma_gym.core.accounts_nb import accounts_nb, sale_done_nb, unwind_cost_nb
+from dma_gym.core.reset_nb import draw_books_nb, draw_path_nb, fresh_book_nb, idle_book_nb, start_env_nb
 from dma_gym.core.rng_nb import fill_shocks_nb
 from dma_gym.core.step import market_step_env_nb
 
@@ -78,6 +78,7 @@ class IO(NamedTuple):
     streams: np.ndarray  # (E, 4) uint64 each env's random stream (rng_nb)
     next_seed: np.ndarray  # (E, 4) uint64 the stream of each env's next episode
     shocks: np.ndarray  # (E, n_shocks) float64 this step's shocks
+    warm_shocks: np.ndarray  # (E, n_shocks) float64 scratch: the warm-up steps' shocks
     reset: np.ndarray  # (E,) bool envs to reset instead of stepping (cleared by the call)
     was_reset: np.ndarray  # (E,) bool envs reset in this call
     obs: np.ndarray  # (E, M, obs_dim) float32
@@ -140,15 +141,27 @@ def _prepare_nb(s, io, e):
 
 
 @kernel
-def market_outputs_nb(model, s, io, e):
-    """Market rewards (change of log NAV since the last call) and termination (the horizon, or
-    the learner's forced liquidation when ``terminate_on_liquidation``)."""
+def _net_equity_nb(s, io, e, m):
+    """Learner ``m``'s equity net of the unwind charge its info row carries (0 before the
+    horizon): what its NAV, rewards and log NAV are computed from."""
+    return s.equity[e, io.learners[m]] - io.info[e, m, I.UNWIND_COST]
+
+
+@kernel
+def market_outputs_nb(model, u, s, io, e):
+    """Market rewards and termination. The reward is the change of log NAV since the last call,
+    NAV = (equity - unwind charge) / initial equity, so an episode's rewards sum to the log of the
+    NAV the manager ends with. At the horizon a book still open is charged the expected cost of
+    selling it (``unwind_cost_nb``). A liquidated learner's episode goes on without control while
+    the broker sells its book through the market (its rewards carry the fire sale); with
+    ``terminate_on_liquidation`` it ends once the sale is done, else at the horizon."""
     done = s.done[e]
     term_liq = model.rp[R.TERM_ON_LIQ] > 0.5
     for m in range(io.learners.shape[0]):
         a = io.learners[m]
-        io.reward[e, m] = log_nav_nb(s.equity[e, a], s.equity0[e, a]) - io.prev[e, m]
-        io.terminated[e, m] = done or (term_liq and s.liquidated[e, a])
+        io.info[e, m, I.UNWIND_COST] = unwind_cost_nb(model.pf, u, s, e, a) if done else 0.0
+        io.reward[e, m] = log_nav_nb(_net_equity_nb(s, io, e, m), s.equity0[e, a]) - io.prev[e, m]
+        io.terminated[e, m] = done or (term_liq and s.liquidated[e, a] and sale_done_nb(s, e, a))
 
 
 @kernel
@@ -156,17 +169,40 @@ def market_observe_nb(model, u, s, io, e):
     """Market observations (``observe``) and reward baselines (log NAV)."""
     observe_env_nb(model.pf, u, s, e, io.learners, model.obs_low, model.obs_high, io.obs[e])
     for m in range(io.learners.shape[0]):
-        a = io.learners[m]
-        io.prev[e, m] = log_nav_nb(s.equity[e, a], s.equity0[e, a])
+        io.prev[e, m] = log_nav_nb(_net_equity_nb(s, io, e, m), s.equity0[e, io.learners[m]])
         io.info[e, m, I.IMPLEMENTATION_SHORTFALL] = 0.0
 
 
 @kernel
-def market_books_nb(model, u, s, io, e):
-    """A fresh episode's DMA books drawn from the env's stream and valued; start values recorded."""
-    draw_books_nb(model.bp, u, s, e, io.streams[e])
+def market_books_nb(model, u, s, io, e, phase):
+    """A fresh episode from the env's stream. Phase 0: the exogenous path and the DMA books at
+    the year's start, valued, start values recorded; with a warm-up the clock starts at session
+    ``-warmup[e]`` (the market runs until step 0, ``engine_body_nb``; shock days and restriction
+    days count from the episode's start) and a learner's row stays idle (all cash). Phase 1:
+    each learner takes a fresh book at the prices the warm-up left (``fresh_book_nb``); with no
+    warm-up the phase-0 books stand."""
+    if phase == 0:
+        draw_path_nb(model.bp, s, e, io.streams[e])
+        draw_books_nb(model.bp, u, s, e, io.streams[e])
+        accounts_nb(model.pf, u, s, e)
+        for a in range(io.controlled.shape[0]):
+            s.equity0[e, a] = s.equity[e, a]
+            s.gross0[e, a] = s.gross[e, a]
+            s.call_deadline[e, a] = -1
+        if s.warmup[e] > 0:
+            s.day[e] = -s.warmup[e]
+            s.step[e] = -s.warmup[e] * int(model.pf[P.STEPS_PER_DAY])
+            for m in range(io.learners.shape[0]):
+                idle_book_nb(s, e, io.learners[m])
+            accounts_nb(model.pf, u, s, e)
+        return
+    if s.warmup[e] == 0:
+        return
+    for m in range(io.learners.shape[0]):
+        fresh_book_nb(model.bp, u, s, e, io.learners[m], io.streams[e])
     accounts_nb(model.pf, u, s, e)
-    for a in range(io.controlled.shape[0]):
+    for m in range(io.learners.shape[0]):
+        a = io.learners[m]
         s.equity0[e, a] = s.equity[e, a]
         s.gross0[e, a] = s.gross[e, a]
         s.call_deadline[e, a] = -1
@@ -181,9 +217,10 @@ def _info_rows_nb(s, io, e):
     for m in range(io.learners.shape[0]):
         a = io.learners[m]
         r = io.info[e, m]
-        eq = s.equity[e, a]
-        r[I.EQUITY] = eq
-        r[I.NAV] = eq / s.equity0[e, a]
+        r[I.EQUITY] = s.equity[e, a]
+        net = _net_equity_nb(s, io, e, m)
+        r[I.NAV] = net / s.equity0[e, a]
+        r[I.LOG_NAV] = log_nav_nb(net, s.equity0[e, a])
         r[I.LEVERAGE] = s.leverage[e, a]
         r[I.MARGIN_RATIO] = s.margin_ratio[e, a]
         r[I.MARGIN_CALL] = 1.0 if s.call_active[e, a] else 0.0
@@ -230,14 +267,22 @@ def _start_env_nb(s, buf, tmpl, io, e):
             io.act_buf[e, a, j] = 0.0
     for m in range(io.learners.shape[0]):
         io.clipped[e, m] = 0
+        io.info[e, m, I.UNWIND_COST] = 0.0
 
 
 @kernel(inline=True)
-def _reset_env_nb(model, u, s, buf, tmpl, io, e, books, observe):
-    """A fresh episode in env ``e``: the template, the model's ``books``, its observations, info
-    rows and reward baselines."""
+def _begin_reset_nb(model, u, s, buf, tmpl, io, e, books):
+    """A fresh episode in env ``e``: the template and the model's ``books`` (phase 0: what is
+    drawn before the warm-up, which runs while ``step[e]`` < 0)."""
     _start_env_nb(s, buf, tmpl, io, e)
-    books(model, u, s, io, e)
+    books(model, u, s, io, e, 0)
+
+
+@kernel(inline=True)
+def _finish_reset_nb(model, u, s, io, e, books, observe):
+    """After the warm-up: the model's ``books`` (phase 1: the learners' fresh books, the
+    episode's clock), observations, info rows and reward baselines."""
+    books(model, u, s, io, e, 1)
     observe(model, u, s, io, e)
     _info_rows_nb(s, io, e)
     io.was_reset[e] = True
@@ -246,12 +291,19 @@ def _reset_env_nb(model, u, s, buf, tmpl, io, e, books, observe):
 @kernel(inline=True)
 def engine_body_nb(model, tmpl, buf, io, e0, e1, step_env, outputs, books, observe):
     """The one stepping path, for envs ``e0`` .. ``e1`` - 1 (see the module docstring), with
-    the model's kernels: ``step_env(pf, u, s, e, actions, shocks)``, ``outputs(model, s, io, e)``
-    (rewards, termination), ``books(model, u, s, io, e)`` (a fresh episode's positions) and
-    ``observe(model, u, s, io, e)`` (observations, reward baselines). Inlined into each model's
-    entry (``engine_step_nb``, ``ac_nb.ac_engine_step_nb``), so an entry compiles only its own
-    model. Returns the count of NaN/inf actions of the envs it would step; if it is not 0,
-    nothing was changed."""
+    the model's kernels: ``step_env(pf, u, s, e, actions, shocks)``, ``outputs(model, u, s, io, e)``
+    (rewards, termination), ``books(model, u, s, io, e, phase)`` (a fresh episode: phase 0 before
+    the warm-up, phase 1 after it) and ``observe(model, u, s, io, e)`` (observations, reward
+    baselines). Inlined into each model's entry (``engine_step_nb``, ``ac_nb.ac_engine_step_nb``),
+    so an entry compiles only its own model.
+
+    Each env runs a small state machine around the one call of ``step_env`` (so the step is
+    compiled once): a reset draws the episode (``books`` phase 0), runs the warm-up steps (the
+    market with the learners' rows idle, shocks from the env's stream into ``io.warm_shocks``,
+    so a step's ``io.shocks`` stay those it was stepped with) and finishes (phase 1); a step clips the
+    learners' actions, steps and writes the outputs, and in same-step mode an ended episode is
+    copied to ``final_*`` and reset in the same pass. Returns the count of NaN/inf actions of the
+    envs it would step; if it is not 0, nothing was changed."""
     u = universe_views_nb(model.uf, model.ui, tmpl.dims)
     s = state_views_nb(buf.sf, buf.si, buf.sb, tmpl.dims)
     bad = _count_nonfinite_nb(s, io, e0, e1)
@@ -260,39 +312,58 @@ def engine_body_nb(model, tmpl, buf, io, e0, e1, step_env, outputs, books, obser
     mode = io.ctl[C.MODE]
     M = io.learners.shape[0]
     max_steps = io.ctl[C.MAX_STEPS]
+    n_normal = io.shocks.shape[1] - s.cash.shape[1]  # the last A shocks are priority uniforms
     n_reset = 0
     for e in range(e0, e1):
         io.was_reset[e] = False
         io.final[e] = False
-        if io.reset[e]:  # an explicit reset or a pending next-step autoreset
-            io.reset[e] = False
-            _reset_env_nb(model, u, s, buf, tmpl, io, e, books, observe)
-            for m in range(M):
-                io.reward[e, m] = 0.0
-                io.terminated[e, m] = False
-            io.truncated[e] = False
-            n_reset += 1
+        explicit = io.reset[e]  # an explicit reset or a pending next-step autoreset
+        io.reset[e] = False
+        if not explicit and mode == Mode.RESET:
             continue
-        if mode == Mode.RESET:
-            continue
-        if not s.done[e]:
-            _prepare_nb(s, io, e)
-            step_env(model.pf, u, s, e, io.act_buf, shock_views_nb(io.shocks[e], tmpl.dims))
-        outputs(model, s, io, e)
-        io.truncated[e] = max_steps > 0 and s.step[e] >= max_steps
-        observe(model, u, s, io, e)
-        _info_rows_nb(s, io, e)
-        if mode == Mode.NEXT_STEP:
-            io.reset[e] = _ended_nb(s, io, e)
-        elif mode == Mode.SAME_STEP and _ended_nb(s, io, e):
-            io.final[e] = True
-            for m in range(M):
-                for j in range(io.obs.shape[2]):
-                    io.final_obs[e, m, j] = io.obs[e, m, j]
-                for j in range(io.info.shape[2]):
-                    io.final_info[e, m, j] = io.info[e, m, j]
-            _reset_env_nb(model, u, s, buf, tmpl, io, e, books, observe)
-            n_reset += 1
+        resetting = explicit
+        if explicit:
+            _begin_reset_nb(model, u, s, buf, tmpl, io, e, books)
+        stepped = False
+        while True:
+            if resetting:
+                if s.step[e] >= 0:  # warmed up: the episode starts
+                    _finish_reset_nb(model, u, s, io, e, books, observe)
+                    n_reset += 1
+                    if explicit:
+                        for m in range(M):
+                            io.reward[e, m] = 0.0
+                            io.terminated[e, m] = False
+                        io.truncated[e] = False
+                    break
+                z = io.warm_shocks[e]
+                fill_shocks_nb(io.streams[e], z, n_normal)
+            else:
+                if stepped:
+                    break
+                stepped = True
+                z = io.shocks[e]
+                if not s.done[e]:
+                    _prepare_nb(s, io, e)
+            if resetting or not s.done[e]:
+                step_env(model.pf, u, s, e, io.act_buf, shock_views_nb(z, tmpl.dims))
+            if resetting:
+                continue
+            outputs(model, u, s, io, e)
+            io.truncated[e] = max_steps > 0 and s.step[e] >= max_steps
+            observe(model, u, s, io, e)
+            _info_rows_nb(s, io, e)
+            if mode == Mode.NEXT_STEP:
+                io.reset[e] = _ended_nb(s, io, e)
+            elif mode == Mode.SAME_STEP and _ended_nb(s, io, e):
+                io.final[e] = True
+                for m in range(M):
+                    for j in range(io.obs.shape[2]):
+                        io.final_obs[e, m, j] = io.obs[e, m, j]
+                    for j in range(io.info.shape[2]):
+                        io.final_info[e, m, j] = io.info[e, m, j]
+                resetting = True
+                _begin_reset_nb(model, u, s, buf, tmpl, io, e, books)
     io.ctl[C.RESETS] = n_reset
     return 0
 

@@ -30,14 +30,9 @@ PARAMS: tuple[tuple[str, str | None, str], ...] = (
     ("DT", "dt", "days per step"),
     ("STEPS_PER_DAY", "steps_per_day", ""),
     ("STEPS", "steps", "steps per episode"),
-    ("MKT_DRIFT", "market_drift", ""),
     ("MKT_VOL", "market_vol", ""),
-    ("SIZE_DRIFT", "size_drift", ""),
     ("SIZE_VOL", "size_vol", ""),
     ("IDIO_SCALE", "idio_scale", ""),
-    ("SHOCK_DAY", "shock_day", ""),
-    ("SHOCK_MKT", "shock_market", ""),
-    ("SHOCK_SIZE", "shock_size", ""),
     ("IMPACT_EXP", "impact_exponent", ""),
     ("IMPACT_Y", "impact_prefactor", ""),
     ("PERM", "permanent_impact", ""),
@@ -60,10 +55,11 @@ PARAMS: tuple[tuple[str, str | None, str], ...] = (
     ("BASIS_ALPHA", None, ""),
     ("BASIS_VOL", "basis_vol", ""),
     ("FUT_LIMIT", "futures_limit", ""),
-    ("FUT_MARGIN", "futures_margin", ""),
+    ("PREMIUM_CAP", "basis_premium_cap", "annualised"),
     ("SB_ON", "snowballs_on", ""),
     ("HEDGE_RATIO", "hedge_ratio", ""),
     ("FIN_RATE", None, "per day"),
+    ("M_INIT", "margin_initial", ""),
     ("M_WARN", "margin_warning", ""),
     ("M_CALL", "margin_call", ""),
     ("M_LIQ", "margin_liquidation", ""),
@@ -71,9 +67,11 @@ PARAMS: tuple[tuple[str, str | None, str], ...] = (
     ("LEV_CAP", "leverage_cap", ""),
     ("SCALE_FREEZE", "scale_freeze", ""),
     ("BROKER_SPEED", "broker_speed", ""),
+    ("UNWIND_DAYS", "mandate_unwind_days", "days over which a book open at the horizon is charged as sold"),
     ("MAX_TRADE", "max_trade_frac", ""),
     ("MAX_BUY", "max_buy_frac", ""),
     ("MAX_FUT", "max_futures_frac", ""),
+    ("MAX_HEDGE", "max_hedge_ratio", ""),
     ("PEER_SPEED", "peer_speed", ""),
     ("REG_ON", "regulation_on", ""),
     ("REG_TRIGGER", "reg_trigger_limit_share", ""),
@@ -119,7 +117,17 @@ class BP(IntEnum):
     TRIGGER_HI = 6
     RULE_CDF0 = 7  # cumulative peer-rule mix (threshold, threshold + target)
     RULE_CDF1 = 8
-    SIZE = 9  # then T tier weights, then K hedge weights
+    MKT_DRIFT_SD = 9  # the episode's exogenous path (draw_path_nb): drift spreads,
+    SIZE_DRIFT_SD = 10
+    SHOCK_DAY_LO = 11  # shock-day range (LO < 0: the config's fixed shock day)
+    SHOCK_DAY_HI = 12
+    SHOCK_MKT_SD = 13  # and shock-size spreads
+    SHOCK_SIZE_SD = 14
+    WARMUP_LO = 15  # sessions run before the episode, drawn from [LO, HI] (LO < 0: none)
+    WARMUP_HI = 16
+    TREND_LO = 17  # the drifts' first session of the year, drawn from [LO, HI] (LO < 0: 0)
+    TREND_HI = 18
+    SIZE = 19  # then T tier weights, then K hedge weights
 
 
 class R(IntEnum):
@@ -155,7 +163,7 @@ class C(IntEnum):
 # the info table's scalar columns per learner; the env layer exposes all but the internal ones
 INFO_COLUMNS = ("equity", "nav", "leverage", "margin_ratio", "margin_call", "forced_liquidation",
                 "sold_value", "unfilled_sell_value", "cut_value", "limit_down_share", "day", "step",
-                "action_clipped", "implementation_shortfall", "episode_done")
+                "action_clipped", "implementation_shortfall", "unwind_cost", "log_nav", "episode_done")
 INFO_INTERNAL = ("episode_done",)
 I = IntEnum("I", {c.upper(): j for j, c in enumerate(INFO_COLUMNS)} | {"TIERS": len(INFO_COLUMNS)})
 I.__doc__ = "Column offsets of the info table (``TIERS``: the first per-tier column)."
@@ -172,6 +180,7 @@ OBS_FEATURES = (
     ("margin_call", 0.0, 1.0),  # a call is outstanding
     ("call_time_left", 0.0, 1.0),  # share of the cure period left (1 when no call)
     ("warning", 0.0, 1.0),  # below the warning line
+    ("forced_liquidation", 0.0, 1.0),  # the broker has taken the book over (actions are ignored)
     ("exposure_csi300", 0.0, 10.0),  # tier long value / initial equity
     ("exposure_csi500", 0.0, 10.0),
     ("exposure_csi1000", 0.0, 10.0),

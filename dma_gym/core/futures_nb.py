@@ -81,8 +81,9 @@ def knock_in_nb(u, s, e):
 def basis_nb(pf, u, s, e, z):
     """Step 6: basis mean-reverts to its normal discount and moves with net futures flow.
 
-    b <- b + alpha*(b_bar - b) + 1% * flow/depth + vol*sqrt(dt)*z, b_bar = normal_ann*days/242;
-    F = S*(1+b) clipped to the futures limit band around the last settlement.
+    b <- b + alpha*(b_bar - b) + 1% * flow/depth + vol*sqrt(dt)*z, b_bar = normal_ann*days/242,
+    capped at the cash-and-carry premium ``basis_premium_cap`` (annualised); F = S*(1+b) clipped
+    to the futures limit band around the last settlement.
     """
     K = s.index_level.shape[1]
     sq = math.sqrt(pf[P.DT])
@@ -96,6 +97,9 @@ def basis_nb(pf, u, s, e, z):
             b += pf[P.BASIS_ALPHA] * (b_bar - b)
             b += 0.01 * s.fut_flow[e, k] / u.fut_depth[k]
             b += pf[P.BASIS_VOL] * sq * z.basis[k]
+            # cash-and-carry: arbitrageurs buy the basket and sell futures above the carry
+            # premium (the reverse trade needs stock borrow, which was curbed: discounts run)
+            b = min(b, pf[P.PREMIUM_CAP] * s.days_left[e, k] / 242.0)
             s.basis[e, k] = b
         f = lev * (1.0 + s.basis[e, k])
         lo = s.fut_settle[e, k] * (1.0 - pf[P.FUT_LIMIT])

@@ -39,12 +39,15 @@ def exogenous_nb(pf, u, s, e, z):
     """Step 1: factor + idiosyncratic returns move the fundamental log price; transient decays."""
     dt = pf[P.DT]
     sq = math.sqrt(dt)
-    mkt = pf[P.MKT_DRIFT] * dt
-    size = pf[P.SIZE_DRIFT] * dt
-    if s.day[e] == int(pf[P.SHOCK_DAY]):
+    mkt = s.mkt_drift[e] * dt  # the episode's path (reset_nb.draw_path_nb)
+    size = s.size_drift[e] * dt
+    if s.day[e] + s.warmup[e] < s.trend_start[e]:  # the trend has not set in yet (year days)
+        mkt = 0.0
+        size = 0.0
+    if s.day[e] == s.shock_day[e]:
         # a one-day factor shock is spread evenly over that day's steps
-        mkt += pf[P.SHOCK_MKT] * dt
-        size += pf[P.SHOCK_SIZE] * dt
+        mkt += s.shock_mkt[e] * dt
+        size += s.shock_size[e] * dt
     zm = pf[P.MKT_VOL] * sq * z.market[0]
     zs = pf[P.SIZE_VOL] * sq * z.size[0]
     decay = pf[P.TRANS_DECAY]

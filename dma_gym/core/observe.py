@@ -48,6 +48,7 @@ def observe_env_nb(pf, u, s, e, managers, lo, hi, out):
             left = (s.call_deadline[e, a] - s.step[e]) / max(pf[P.CALL_STEPS], 1.0)
         _put(o, O.CALL_TIME_LEFT, left, lo, hi)
         _put(o, O.WARNING, 1.0 if s.warning[e, a] else 0.0, lo, hi)
+        _put(o, O.FORCED_LIQUIDATION, 1.0 if s.liquidated[e, a] else 0.0, lo, hi)
         locked = 0.0
         for t in range(T):
             expo = 0.0

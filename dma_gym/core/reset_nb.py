@@ -27,11 +27,8 @@ def copy_env_nb(dst, dst_seg, e, src, src_seg):
 @kernel
 def draw_books_nb(bp, u, s, e, st):
     """DMA books of env ``e`` from stream ``st``: equity shares (+-30%), leverage, peer rule and
-    trigger per manager; in each tier a random subset of names (at least one) with float-cap x
-    log-normal weights, so books overlap but differ; hedges proportional to the long book."""
+    trigger per manager, then each manager's positions (``draw_book_nb``)."""
     A = s.cash.shape[1]
-    T = s.tier_level.shape[1]
-    K = s.fut.shape[2]
     w_sum = 0.0
     for a in range(A):  # per-manager draws first: equity shares need every manager's weight
         w_eq = 1.0 + 0.3 * (2.0 * uniform_nb(st) - 1.0)
@@ -43,32 +40,112 @@ def draw_books_nb(bp, u, s, e, st):
         lo = bp[BP.TRIGGER_LO]
         s.lev_max[e, a] = s.lev0[e, a] * (lo + (bp[BP.TRIGGER_HI] - lo) * uniform_nb(st))
     for a in range(A):
-        equity = bp[BP.EQUITY] * s.cash0[e, a] / w_sum
-        gross = s.lev0[e, a] * equity
-        for t in range(T):
-            i0 = u.tier_start[t]
-            i1 = u.tier_start[t + 1]
-            if i1 == i0:
-                continue
-            tot = 0.0
-            for i in range(i0, i1):
-                w = 0.0
-                if uniform_nb(st) < bp[BP.CONCENTRATION]:
-                    w = u.tier_w[i] * math.exp(0.5 * normal_nb(st))
-                s.hold[e, a, i] = w
-                tot += w
-            if tot == 0.0:  # no name picked: hold one at random
-                i = min(i0 + int(uniform_nb(st) * (i1 - i0)), i1 - 1)
+        draw_book_nb(bp, u, s, e, a, st, bp[BP.EQUITY] * s.cash0[e, a] / w_sum)
+
+
+@kernel
+def draw_book_nb(bp, u, s, e, a, st, equity):
+    """Manager ``a``'s positions at today's prices for ``equity`` at leverage ``lev0[e, a]``: in
+    each tier a random subset of names (at least one) with float-cap x log-normal weights, so
+    books overlap but differ; hedges proportional to the long book; cash the rest."""
+    T = s.tier_level.shape[1]
+    K = s.fut.shape[2]
+    gross = s.lev0[e, a] * equity
+    for t in range(T):
+        i0 = u.tier_start[t]
+        i1 = u.tier_start[t + 1]
+        if i1 == i0:
+            continue
+        tot = 0.0
+        for i in range(i0, i1):
+            w = 0.0
+            if uniform_nb(st) < bp[BP.CONCENTRATION]:
                 w = u.tier_w[i] * math.exp(0.5 * normal_nb(st))
-                s.hold[e, a, i] = w
-                tot = w
-            value = gross * bp[BP.SIZE + t] / tot
-            for i in range(i0, i1):
-                s.hold[e, a, i] = value * s.hold[e, a, i] / u.price0[i]
-        for k in range(K):
-            s.fut[e, a, k] = -bp[BP.HEDGE_RATIO] * gross * bp[BP.SIZE + T + k] / s.fut_price[e, k]
-        s.cash[e, a] = equity - gross
-        s.cash0[e, a] = s.cash[e, a]
+            s.hold[e, a, i] = w
+            tot += w
+        if tot == 0.0:  # no name picked: hold one at random
+            i = min(i0 + int(uniform_nb(st) * (i1 - i0)), i1 - 1)
+            w = u.tier_w[i] * math.exp(0.5 * normal_nb(st))
+            s.hold[e, a, i] = w
+            tot = w
+        value = gross * bp[BP.SIZE + t] / tot
+        for i in range(i0, i1):
+            s.hold[e, a, i] = value * s.hold[e, a, i] / s.price[e, i]
+    for k in range(K):
+        s.fut[e, a, k] = -bp[BP.HEDGE_RATIO] * gross * bp[BP.SIZE + T + k] / s.fut_price[e, k]
+    s.cash[e, a] = equity - gross
+    s.cash0[e, a] = s.cash[e, a]
+
+
+@kernel
+def idle_book_nb(s, e, a):
+    """Manager ``a`` (a learner) sits out the warm-up: its positions become cash (its equity is
+    kept in ``equity0`` for ``fresh_book_nb``), so it neither trades nor moves the market."""
+    N = s.price.shape[1]
+    K = s.fut.shape[2]
+    for i in range(N):
+        s.hold[e, a, i] = 0.0
+    for k in range(K):
+        s.fut[e, a, k] = 0.0
+    s.cash[e, a] = s.equity0[e, a]
+
+
+@kernel
+def fresh_book_nb(bp, u, s, e, a, st):
+    """After a warm-up, manager ``a`` (a learner) takes a fresh book at today's prices with the
+    equity it was drawn with (``equity0``, set before the warm-up): positions from
+    ``draw_book_nb``, margin flags and per-episode counters cleared."""
+    N = s.price.shape[1]
+    K = s.fut.shape[2]
+    for i in range(N):
+        s.locked[e, a, i] = 0.0
+        s.order[e, a, i] = 0.0
+        s.fill[e, a, i] = 0.0
+    for k in range(K):
+        s.fut_order[e, a, k] = 0.0
+        s.fut_day_cover[e, a, k] = 0.0
+    draw_book_nb(bp, u, s, e, a, st, s.equity0[e, a])
+    s.liquidated[e, a] = False
+    s.call_active[e, a] = False
+    s.warning[e, a] = False
+    s.active[e, a] = False
+    s.day_net_sold[e, a] = 0.0
+    s.intended_cum[e, a] = 0.0
+    s.sold_cum[e, a] = 0.0
+    s.cum_buy[e, a] = 0.0
+    s.cum_sell[e, a] = 0.0
+    s.cum_fut[e, a] = 0.0
+    s.cum_fin[e, a] = 0.0
+    s.cum_fee[e, a] = 0.0
+
+
+@kernel
+def draw_path_nb(bp, s, e, st):
+    """Env ``e``'s exogenous path from stream ``st`` (always seven draws, so the stream advances
+    alike whatever the spreads): drifts and shock sizes normal around the template's values
+    (the config's); the shock day uniform over [SHOCK_DAY_LO, SHOCK_DAY_HI] unless LO < 0 or the
+    template has no shock day (-1: no shock at all); the sessions the market runs before the
+    episode (``engine_nb``'s warm-up) uniform over [WARMUP_LO, WARMUP_HI] unless LO < 0 (none);
+    the session of the year the drifts start uniform over [TREND_LO, TREND_HI] unless LO < 0."""
+    s.mkt_drift[e] += bp[BP.MKT_DRIFT_SD] * normal_nb(st)
+    s.size_drift[e] += bp[BP.SIZE_DRIFT_SD] * normal_nb(st)
+    s.shock_mkt[e] += bp[BP.SHOCK_MKT_SD] * normal_nb(st)
+    s.shock_size[e] += bp[BP.SHOCK_SIZE_SD] * normal_nb(st)
+    x = uniform_nb(st)
+    lo = bp[BP.SHOCK_DAY_LO]
+    if lo >= 0.0 and s.shock_day[e] >= 0:
+        n = int(bp[BP.SHOCK_DAY_HI] - lo) + 1
+        s.shock_day[e] = int(lo) + min(int(x * n), n - 1)
+    x = uniform_nb(st)
+    lo = bp[BP.WARMUP_LO]
+    if lo >= 0.0:
+        n = int(bp[BP.WARMUP_HI] - lo) + 1
+        s.warmup[e] = int(lo) + min(int(x * n), n - 1)
+    x = uniform_nb(st)
+    lo = bp[BP.TREND_LO]
+    if lo >= 0.0:
+        n = int(bp[BP.TREND_HI] - lo) + 1
+        s.trend_start[e] = int(lo) + min(int(x * n), n - 1)
 
 
 @kernel

@@ -7,7 +7,7 @@ from dma_gym.core.accounts_nb import (
     masks_nb, peer_futures_nb, sequential_fills_nb, settle_futures_nb,
 )
 from dma_gym.core.background_nb import (
-    background_fill_nb, background_orders_nb, fund_decisions_nb, overlay_flow_nb,
+    background_fill_nb, background_orders_nb, fund_decisions_nb, neutral_cover_nb, overlay_flow_nb,
 )
 from dma_gym.core.futures_nb import basis_nb, dealer_flow_nb, knock_in_nb
 from dma_gym.core.jit import kernel
@@ -29,6 +29,7 @@ def begin_step_nb(s, e):
         s.cut_step[e, a] = 0.0
     for k in range(K):
         s.fut_flow[e, k] = 0.0
+    s.bg_sold_step[e] = 0.0
 
 
 @kernel
@@ -224,11 +225,12 @@ def market_step_env_nb(pf, u, s, e, actions, z):
     # 5. clearing per stock
     _clear_all_nb(pf, u, s, e)
     levels_and_flags_nb(pf, u, s, e)
-    # 6. futures: dealer hedges, hedge adjustments, basis, fills
+    # 6. futures: dealer hedges, neutral funds' buy-backs, hedge adjustments, basis, fills
     dealer_flow_nb(pf, u, s, e)
+    neutral_cover_nb(u, s, e)
     overlay_flow_nb(pf, u, s, e)
     peer_futures_nb(pf, s, e)
-    futures_masks_nb(pf, s, e)
+    futures_masks_nb(pf, u, s, e)
     K = s.fut.shape[2]
     for a in range(A):
         for k in range(K):

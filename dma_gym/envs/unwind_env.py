@@ -7,7 +7,7 @@ import gymnasium as gym
 import numpy as np
 
 from dma_gym.config import scenarios
-from dma_gym.core.enums import OBS_FEATURES
+from dma_gym.core.enums import N_OBS, OBS_FEATURES
 from dma_gym.engine import Engine, EngineFacade
 
 
@@ -27,7 +27,9 @@ class DMAUnwindEnv(EngineFacade, gym.Env):
     with square-root temporary, linear permanent and transient impact, daily price limits with
     limit-down queues, T+1, a liquidity spiral, IF/IC/IM basis moved by snowball dealers and short
     covering, margin calls with deadlines and broker forced liquidation, regulation (net-sell caps,
-    futures restrictions, national team, circuit breaker), and background funds.
+    futures restrictions, national team, circuit breaker), and background funds. In the default
+    ``feb2024`` scenario every episode draws its own stress path and starts at a random point of
+    it (a warm-up of 12-24 sessions): the crash's date is not on the calendar.
 
     ## Action Space
     ``Box(-1, 1, (8,), float32)``: indices 0-4 are the tiers CSI300, CSI500, CSI1000, CSI2000,
@@ -35,7 +37,10 @@ class DMAUnwindEnv(EngineFacade, gym.Env):
     shares excepted), a > 0 buys ``a x max_buy_frac x equity`` of the tier (float-cap weighted;
     e.g. rotating into CSI300 to cut the margin requirement). Indices 5-7 are IF, IC, IM: a > 0
     covers ``a x max_futures_frac`` of the short, a < 0 adds a short of ``|a| x max_futures_frac x
-    equity``. Regulation and leverage caps may cut orders (``info["cut_value"]``); limit-down
+    equity``. New exposure must keep the requirement within equity / ``margin_initial`` (a book
+    cannot buy its way into a margin call), futures shorts stay within ``max_hedge_ratio`` x the
+    long book (a neutral mandate: an excess is bought back), and regulation, leverage caps and the
+    80% correlation rule may cut orders (``info["cut_value"]``); limit-down
     queues may leave sells unfilled (``info["unfilled_sell_value"]``). Values outside [-1, 1] are
     clipped and counted in ``info["action_clipped"]``; NaN/inf or a wrong shape raise ValueError
     and leave the env unchanged. In ``scenario="almgren_chriss"`` the space is ``Box(-1, 1, (1,))``:
@@ -43,7 +48,7 @@ class DMAUnwindEnv(EngineFacade, gym.Env):
     sells what is left.
 
     ## Observation Space
-    ``Box(low, high, (60,), float32)``, every feature clipped to its bounds:
+    ``Box(low, high, ({N_OBS},), float32)``, every feature clipped to its bounds:
 
     | idx | feature              |    low |  high |
     |-----|----------------------|--------|-------|
@@ -56,20 +61,27 @@ class DMAUnwindEnv(EngineFacade, gym.Env):
     (remaining shares / X in [0, 2], step / N in [0, 1], (S - S0) / (sigma sqrt(T)) in [-10, 10]).
 
     ## Rewards
-    The change of log NAV per step (NAV floored at 1e-6). In ``almgren_chriss``: minus the step's
+    The change of log NAV per step, NAV = (equity - unwind charge) / initial equity, floored at
+    1e-6, so an episode's rewards sum to the log of the NAV the manager really ends with
+    (``info["log_nav"]``): a broker's fire sale after a forced liquidation reaches the rewards, and
+    stock still held at the horizon is charged the expected cost of selling it over
+    ``mandate_unwind_days`` (``info["unwind_cost"]``). In ``almgren_chriss``: minus the step's
     mean-variance shortfall in percent of the initial value,
     ``-(n_k (S0 - S~_k) + risk_aversion sigma^2 tau x_k^2) / (X S0) x 100``, whose expected sum over
     an episode is ``-(E[IS] + risk_aversion Var[IS])`` for any deterministic schedule, the
     Almgren-Chriss objective.
 
     ## Starting State
-    Books, leverage (``leverage`` +- ``leverage_dispersion``), peer rules and all exogenous shocks
-    of the episode are drawn from the seed; the universe is fixed by ``universe_seed``.
+    Books, leverage (``leverage`` +- ``leverage_dispersion``), peer rules, the exogenous path
+    (drifts, shock day and size, warm-up length, trend start) and all shocks of the episode are
+    drawn from the seed; the universe is fixed by ``universe_seed``. After a warm-up the learner
+    takes a fresh ~4x book at the prices the market has reached.
 
     ## Episode End
-    ``terminated`` is True when the learner is force-liquidated by its broker (margin ratio below
-    ``margin_liquidation``, an uncured call past its deadline, or equity <= 0; only if
-    ``terminate_on_liquidation``) or when the mandate's horizon (``horizon_days``) ends: the
+    ``terminated`` is True once the broker has sold the book of a force-liquidated learner (margin
+    ratio below ``margin_liquidation``, an uncured call past its deadline, or equity <= 0; the
+    episode goes on without control while the broker sells; only if ``terminate_on_liquidation``)
+    or when the mandate's horizon (``horizon_days``) ends: the
     horizon is part of the task and observed through ``day``/``time_of_day``, so it is a terminal
     state, not a time limit. ``truncated`` is never set by the env itself; a ``TimeLimit`` wrapper
     (``max_episode_steps``) shorter than the horizon sets it.
@@ -77,8 +89,10 @@ class DMAUnwindEnv(EngineFacade, gym.Env):
     ## Info
     Every step: ``equity`` (CNY bn), ``nav``, ``leverage``, ``margin_ratio``, ``margin_call``,
     ``forced_liquidation``, ``sold_value``, ``unfilled_sell_value``, ``cut_value``,
-    ``tier_drawdown`` (5, from episode start), ``basis_annualized`` (IF, IC, IM),
-    ``limit_down_share``, ``day``, ``step``, ``action_clipped``; in ``almgren_chriss`` also
+    ``tier_drawdown`` (5, year-to-date), ``basis_annualized`` (IF, IC, IM),
+    ``limit_down_share``, ``day``, ``step``, ``action_clipped``, ``unwind_cost`` (the horizon's
+    unwind charge, CNY bn) and ``log_nav`` (the sum of the episode's rewards so far); in
+    ``almgren_chriss`` also
     ``implementation_shortfall`` once the episode ends.
 
     ## Arguments

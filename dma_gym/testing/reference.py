@@ -28,6 +28,7 @@ from dma_gym.core.enums import D, P
 TINY = 1e-12
 BIG = 1e300
 LEV_REPORT_CAP = 1e6
+CORR_TOL = 1e-9  # as accounts_nb: the correlation rule ignores roundoff-level changes
 MR_REPORT_CAP = 99.0
 RULE_THRESHOLD = 0
 RULE_TARGET = 1
@@ -120,6 +121,7 @@ def _begin_step(s, e: int) -> None:
     s.unfilled_step[e] = 0.0
     s.cut_step[e] = 0.0
     s.fut_flow[e] = 0.0
+    s.bg_sold_step[e] = 0.0
 
 
 def _market_step_env(pf, u, s, e: int, actions: np.ndarray, z) -> None:
@@ -154,9 +156,10 @@ def _market_step_env(pf, u, s, e: int, actions: np.ndarray, z) -> None:
     _limit_flags(pf, u, s, e)
     # 6. futures
     _dealer_flow(pf, u, s, e)
+    _neutral_cover(u, s, e)
     _overlay_flow(pf, u, s, e)
     _peer_futures(s, e)
-    _futures_masks(pf, s, e)
+    _futures_masks(pf, u, s, e)
     for a in range(A):  # managers in order, each adding to every contract's flow
         s.fut_flow[e] = s.fut_flow[e] + s.fut_order[e, a] * s.fut_price[e]
     _basis(pf, u, s, e, z)
@@ -180,11 +183,14 @@ def _exogenous(pf, u, s, e: int, z) -> None:
     dt = pf[P.DT]
     sq = math.sqrt(dt)
     N = s.price.shape[1]
-    mkt = pf[P.MKT_DRIFT] * dt
-    size = pf[P.SIZE_DRIFT] * dt
-    if s.day[e] == int(pf[P.SHOCK_DAY]):
-        mkt += pf[P.SHOCK_MKT] * dt
-        size += pf[P.SHOCK_SIZE] * dt
+    mkt = s.mkt_drift[e] * dt
+    size = s.size_drift[e] * dt
+    if s.day[e] + s.warmup[e] < s.trend_start[e]:
+        mkt = 0.0
+        size = 0.0
+    if s.day[e] == s.shock_day[e]:
+        mkt += s.shock_mkt[e] * dt
+        size += s.shock_size[e] * dt
     zm = pf[P.MKT_VOL] * sq * z.market[0]
     zs = pf[P.SIZE_VOL] * sq * z.size[0]
     st = s.stress[e][u.tier]
@@ -259,9 +265,7 @@ def _fund_decisions(pf, u, s, e: int) -> None:
     if exit_pop > 0.0 or red_pop > 0.0:
         s.bg_pending[e] = s.bg_pending[e] + (exit_pop * u.nf_shares + red_pop * u.ie_shares)
     if exit_pop > 0.0:
-        cover = -exit_pop * u.nf_hedge
-        s.nf_qty[e] = s.nf_qty[e] + cover
-        s.fut_flow[e] = s.fut_flow[e] + cover * s.fut_price[e]
+        s.nf_cover[e] = s.nf_cover[e] - exit_pop * u.nf_hedge
 
 
 def _background_orders(pf, u, s, e: int, z) -> None:
@@ -378,8 +382,9 @@ def _manager_orders(pf, u, s, e: int, actions: np.ndarray) -> None:
 
 # ---- step 4: regulation masks -------------------------------------------------------------------
 def _corr_with_hedge(pf, u, s, e: int, a: int, with_orders: bool) -> float:
-    """Factor-model correlation of the long book (optionally after orders) with the futures hedge."""
-    fut = s.fut[e, a]
+    """Factor-model correlation of the whole long book with the futures hedge, both optionally
+    after this step's orders."""
+    fut = s.fut[e, a] + s.fut_order[e, a] if with_orders else s.fut[e, a] + 0.0
     short = fut < 0.0
     hsum = _seqsum(np.where(short, -fut, 0.0))
     if hsum <= 0.0:
@@ -450,19 +455,42 @@ def _masks(pf, u, s, e: int) -> None:
                 o = np.where(o < 0.0, o * scale, o)
                 cut += sells * (1.0 - scale)
                 sells *= scale
+        if pf[P.CORR_ON] > 0.5 and not broker and (buys > 0.0 or sells > 0.0):
+            s.order[e, a] = o
+            pre = _corr_with_hedge(pf, u, s, e, a, False)
+            post = _corr_with_hedge(pf, u, s, e, a, True)
+            if post < pf[P.CORR_MIN] and post < pre - CORR_TOL:
+                if buys > 0.0:
+                    o = np.where(o > 0.0, 0.0, o)
+                    cut += buys
+                    buys = 0.0
+                    s.order[e, a] = o
+                    post = _corr_with_hedge(pf, u, s, e, a, True)
+                if sells > 0.0 and post < pf[P.CORR_MIN] and post < pre - CORR_TOL:
+                    o = np.zeros_like(o)
+                    cut += sells
+                    sells = 0.0
         if buys > 0.0:
             eq = float(s.equity[e, a])
             g = float(s.gross[e, a])
             room = pf[P.LEV_CAP] * max(eq, 0.0) - (g - sells)
             if pf[P.SCALE_FREEZE] > 0.5:
                 room = min(room, float(s.gross0[e, a]) - (g - sells))
-            if pf[P.CORR_ON] > 0.5:
-                s.order[e, a] = o
-                post = _corr_with_hedge(pf, u, s, e, a, True)
-                if post < pf[P.CORR_MIN] and post < _corr_with_hedge(pf, u, s, e, a, False):
-                    room = 0.0
             if room < buys:
                 scale = max(room, 0.0) / buys
+                o = np.where(o > 0.0, o * scale, o)
+                cut += buys * (1.0 - scale)
+                buys *= scale
+        if buys > 0.0:  # initial margin on new buying
+            m = u.margin_rate
+            if pf[P.SPIRAL_ON] > 0.5:
+                m = u.margin_rate * (1.0 + pf[P.MARGIN_VOL] * s.stress[e][u.tier])
+            v = o * p * m
+            add = _seqsum(np.where(o > 0.0, v, 0.0))
+            free = _seqsum(np.where(o < 0.0, -v, 0.0))
+            room = max(float(s.equity[e, a]), 0.0) / pf[P.M_INIT] - float(s.required[e, a]) + free
+            if room < add:
+                scale = max(room, 0.0) / add
                 o = np.where(o > 0.0, o * scale, o)
                 cut += buys * (1.0 - scale)
         s.order[e, a] = o
@@ -594,8 +622,22 @@ def _background_fills(s, e: int, fb: np.ndarray, fs: np.ndarray) -> None:
         budget = max(0.0, budget - v)
     s.nt_budget[e] = budget
     s.nt_spent_today[e] = _seqsum(nt_val, s.nt_spent_today[e])
+    s.bg_sold_step[e] = _seqsum(s.fund_order[e] * fs * px, s.bg_sold_step[e])
     pend = s.bg_pending[e] - s.fund_order[e] * fs
     s.bg_pending[e] = np.where(pend < 0.0, 0.0, pend)
+
+
+def _neutral_cover(u, s, e: int) -> None:
+    """Exiting neutral funds buy back their shorts as the funds' stock queue fills."""
+    if _seqsum(s.nf_cover[e]) <= 0.0:
+        return
+    stuck = _seqsum(s.bg_pending[e] * s.price[e])
+    sold = float(s.bg_sold_step[e])
+    frac = 1.0 if stuck <= 0.0 else sold / (sold + stuck)
+    c = frac * s.nf_cover[e]
+    s.nf_cover[e] = s.nf_cover[e] - c
+    s.nf_qty[e] = s.nf_qty[e] + c
+    s.fut_flow[e] = s.fut_flow[e] + c * s.fut_price[e]
 
 
 def _clear_all(pf, u, s, e: int) -> None:
@@ -706,24 +748,50 @@ def _peer_futures(s, e: int) -> None:
     s.fut_order[e] = np.where(skip[:, None], s.fut_order[e], fut * ratio[:, None] - fut)
 
 
-def _futures_masks(pf, s, e: int) -> None:
-    """When restricted: no new shorts and a daily cover cap; cut value added to ``cut_step``."""
-    if not s.reg_active[e]:
-        return
-    f = s.fut_order[e].copy()
-    pos = s.fut[e]
-    cov = s.fut_day_cover[e]
-    fp = s.fut_price[e][None, :]
-    skip = s.liquidated[e] & (pf[P.REG_BIND_BROKER] < 0.5)
-    live = (f != 0.0) & ~skip[:, None]
-    no_short = live & (f < 0.0) & (pf[P.FUT_NO_NEW_SHORT] > 0.5)
-    cap = pf[P.FUT_COVER_CAP] * (-pos + cov) - cov
-    cap = np.where(cap > 0.0, cap, 0.0)
-    over = live & ~no_short & (f > 0.0) & (pos < 0.0) & (f > cap)
-    cut = np.where(no_short, -f * fp, np.where(over, (f - cap) * fp, 0.0))
-    f = np.where(no_short, 0.0, np.where(over, cap, f))
-    s.fut_order[e] = f
-    s.cut_step[e] = np.where(skip, s.cut_step[e], s.cut_step[e] + _seqsum_rows(cut, 0.0))
+def _futures_masks(pf, u, s, e: int) -> None:
+    """Controlled managers' neutral mandate and new shorts within the initial margin; when
+    restricted, no new shorts and a daily cover cap; cut value added to ``cut_step``."""
+    A, K = s.fut.shape[1], s.fut.shape[2]
+    for a in range(A):
+        liq = bool(s.liquidated[e, a])
+        cut = 0.0
+        if s.controlled[e, a] and not liq:
+            long = _seqsum(s.hold[e, a] * s.price[e])
+            q = s.fut[e, a] + s.fut_order[e, a]
+            short = _seqsum(np.maximum(-q, 0.0) * s.fut_price[e])
+            excess = short - pf[P.MAX_HEDGE] * long
+            if excess > 0.0:
+                s.fut_order[e, a] = np.where(q < 0.0, s.fut_order[e, a] - q * excess / short, s.fut_order[e, a])
+            room = max(float(s.equity[e, a]), 0.0) / pf[P.M_INIT] - float(s.required[e, a])
+            for k in range(K):
+                f = float(s.fut_order[e, a, k])
+                if f < 0.0:
+                    fp = float(s.fut_price[e, k])
+                    need = -f * fp * u.fut_margin[k]
+                    if need > room:
+                        g = f * max(room, 0.0) / need
+                        cut += (g - f) * fp
+                        f = g
+                        s.fut_order[e, a, k] = f
+                    room -= -f * fp * u.fut_margin[k]
+        if s.reg_active[e] and (not liq or pf[P.REG_BIND_BROKER] > 0.5):
+            for k in range(K):
+                f = float(s.fut_order[e, a, k])
+                if f == 0.0:
+                    continue
+                pos = float(s.fut[e, a, k])
+                cov = float(s.fut_day_cover[e, a, k])
+                fp = float(s.fut_price[e, k])
+                if f < 0.0 and pf[P.FUT_NO_NEW_SHORT] > 0.5:
+                    cut += -f * fp
+                    f = 0.0
+                elif f > 0.0 and pos < 0.0:
+                    cap = max(pf[P.FUT_COVER_CAP] * (-pos + cov) - cov, 0.0)
+                    if f > cap:
+                        cut += (f - cap) * fp
+                        f = cap
+                s.fut_order[e, a, k] = f
+        s.cut_step[e, a] += cut
 
 
 def _basis(pf, u, s, e: int, z) -> None:
@@ -740,6 +808,7 @@ def _basis(pf, u, s, e: int, z) -> None:
         b = b + pf[P.BASIS_ALPHA] * (b_bar - b)
         b = b + 0.01 * s.fut_flow[e] / u.fut_depth
         b = b + pf[P.BASIS_VOL] * sq * z.basis
+        b = np.minimum(b, pf[P.PREMIUM_CAP] * s.days_left[e] / 242.0)
         s.basis[e] = b
     f = lev * (1.0 + s.basis[e])
     lo = s.fut_settle[e] * (1.0 - pf[P.FUT_LIMIT])
@@ -783,8 +852,10 @@ def _accounts(pf, u, s, e: int) -> None:
     fut = s.fut[e]
     fp = s.fut_price[e]
     fpnl = _seqsum_rows(fut * (fp - s.fut_settle[e]), 0.0)
-    delta = _seqsum_rows(fut * fp, g)
-    req = req + pf[P.FUT_MARGIN] * np.abs(delta)
+    fm = u.fut_margin * fut * fp  # exchange margin on gross contract value, larger side only
+    f_long = _seqsum_rows(np.where(fut > 0.0, fm, 0.0), 0.0)
+    f_short = _seqsum_rows(np.where(fut > 0.0, 0.0, -fm), 0.0)
+    req = req + np.maximum(f_long, f_short)
     eq = cash + g + fpnl
     s.gross[e] = g
     s.equity[e] = eq

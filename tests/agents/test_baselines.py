@@ -9,10 +9,11 @@ import pytest
 
 import agents
 import dma_gym  # noqa: F401  (registers DMAUnwind-v0)
-from agents.baselines import EXPOSURE, FUTURES, VOLUME
+from agents.baselines import EXPOSURE, FUTURES, TIME_OF_DAY, VOLUME
 from agents.closed_form import almgren_chriss_from_config
 from dma_gym.config.params import TIER_NAMES
 from dma_gym.envs.vector_env import DMAUnwindVectorEnv
+from dma_gym.core.enums import N_OBS
 
 # below PARALLEL_MIN_ENVS (8): the serial core step loads from numba's disk cache, the threaded
 # one compiles in every process
@@ -70,7 +71,7 @@ def test_make_reads_config_and_spaces_from_any_env_kind(maker):
     p = agents.make("twap", env)
     assert isinstance(p, agents.Policy)
     assert p.config.max_trade_frac == 0.5  # the env's own config, overrides included
-    assert p.observation_space.shape == (60,) and p.action_space.shape == (8,)
+    assert p.observation_space.shape == (N_OBS,) and p.action_space.shape == (8,)
     a, _ = p.predict(p.observation_space.low)
     # twap at step 0 of 100 sells 1/100 of each tier: action -(1/100)/max_trade_frac
     np.testing.assert_allclose(a[:5], -0.01 / 0.5, rtol=1e-6)
@@ -236,14 +237,16 @@ def test_twap_with_a_shorter_horizon_is_flat_early():
     for k, _, _, _, _ in rollout(p, env, seed=2, steps=50):
         if k == 48:
             assert np.all(env.state.hold[:, 0].sum(1) > 0.01 * h0.sum(1))
-    assert np.all(env.state.hold[:, 0] <= 1e-12 * h0)
+    # flat, but for names whose last sale locked limit-down (a thin micro-cap can)
+    left = env.state.hold[:, 0] > 1e-12 * h0
+    assert np.all(env.state.limit_locked[left]) and left.sum() <= 2, np.argwhere(left)
 
 
 def _volume_per_step(obs: np.ndarray, cfg) -> np.ndarray:
     # the documented estimate, written out again: today's volume / steps it covers (a day's first
     # step still shows the whole previous day)
     spd = cfg.steps_per_day
-    tod = np.rint(obs[50] * spd)
+    tod = np.rint(obs[TIME_OF_DAY] * spd)
     return obs[VOLUME] * np.asarray(cfg.tier_adv) / (tod if tod > 0 else spd)
 
 
@@ -319,9 +322,18 @@ def test_rotate_large_moves_small_caps_into_csi300():
         np.testing.assert_allclose(h[:, held[t]].sum(1) / h0[:, held[t]].sum(1), 0.75**6, rtol=1e-9)
     for t in ("CSI500", "CSI1000"):
         np.testing.assert_array_equal(h[:, held[t]], h0[:, held[t]])
-    np.testing.assert_array_equal(env.state.fut[:, 0], f0)  # rotation leaves the hedge alone
+    # rotation sends no futures orders: the shorts move only where the neutral mandate buys back
+    # what exceeds max_hedge_ratio x the (shrunk) long book (at the step's prices before the basis
+    # moves: within 1% at the close)
+    st = env.state
+    f = st.fut[:, 0]
+    assert np.all(f <= 0.0) and np.all(f >= f0 - 1e-12)
+    short = -(f * st.fut_price).sum(1)
+    assert np.all(short <= env.config.max_hedge_ratio * st.gross[:, 0] * 1.01)
+    moved = np.any(f != f0, axis=1)
+    np.testing.assert_allclose(short[moved], env.config.max_hedge_ratio * st.gross[moved, 0], rtol=0.05)
     mr_hold = [info["margin_ratio"] for *_, info in rollout(agents.make("hold", env), env, seed=5, steps=6)]
-    assert np.all(mr_rotate[-1] > mr_hold[-1] + 0.1), "rotation should raise the margin ratio"
+    assert np.all(mr_rotate[-1] > mr_hold[-1] + 0.05), "rotation should raise the margin ratio"
 
 
 def test_deleverage_target_reaches_its_target_and_keeps_the_hedge():

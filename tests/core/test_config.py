@@ -8,7 +8,7 @@ from dma_gym.config import AlmgrenChrissConfig, MarketConfig
 
 
 def test_scenario_names():
-    assert dma_gym.scenarios.names() == ["almgren_chriss", "calm", "feb2024"]
+    assert dma_gym.scenarios.names() == ["almgren_chriss", "calm", "feb2024", "feb2024_replay"]
 
 
 def test_override_and_frozen():

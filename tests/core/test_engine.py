@@ -7,6 +7,7 @@ import pytest
 
 import dma_gym
 from dma_gym import Engine
+from dma_gym.core.enums import N_OBS
 
 FEB = dma_gym.scenarios.get("feb2024")
 AC = dma_gym.scenarios.get("almgren_chriss")
@@ -19,7 +20,7 @@ def _state_bytes(eng: Engine) -> bytes:
 def test_heuristic_market_runs_to_the_horizon_with_no_learner():
     eng = Engine(FEB, 3, learners=())
     eng.reset(seed=0)
-    assert eng.obs.shape == (3, 0, 60) and eng.reward.shape == (3, 0)
+    assert eng.obs.shape == (3, 0, N_OBS) and eng.reward.shape == (3, 0)
     while not eng.state.done.all():
         eng.step(None)
     assert (eng.state.step == eng.market.steps).all()

@@ -108,8 +108,8 @@ def _perturb_market(m, s: State, rng) -> None:
     limits = pf[P.LIMITS_ON] > 0.5
     for e in range(E):
         # clock: shock day, a step just before the close, the last step of the episode
-        if pf[P.SHOCK_DAY] >= 0 and rng.random() < 0.25:
-            s.day[e] = int(pf[P.SHOCK_DAY])
+        if s.shock_day[e] >= 0 and rng.random() < 0.25:
+            s.day[e] = int(s.shock_day[e])
             s.step[e] = s.day[e] * spd + rng.integers(spd)
         r = rng.random()
         if r < 0.25:

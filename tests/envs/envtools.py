@@ -17,7 +17,7 @@ ENV_ID = "DMAUnwind-v0"
 INFO_CONTRACT = {
     "equity": (), "nav": (), "leverage": (), "margin_call": (), "margin_ratio": (),
     "forced_liquidation": (), "sold_value": (), "unfilled_sell_value": (), "tier_drawdown": (5,),
-    "basis_annualized": (3,), "limit_down_share": (), "day": (), "step": (),
+    "basis_annualized": (3,), "limit_down_share": (), "day": (), "step": (), "log_nav": (), "unwind_cost": (),
 }
 
 

@@ -20,6 +20,7 @@ from stable_baselines3.common.vec_env.util import obs_space_info
 from dma_gym.adapters import make_sb3_vec_env as lazy_make
 from dma_gym.adapters.sb3 import SB3VecAdapter, make_sb3_vec_env
 from dma_gym.envs import DMAUnwindVectorEnv
+from dma_gym.core.enums import N_OBS
 
 N = 4
 
@@ -27,10 +28,10 @@ N = 4
 def test_reset_returns_obs_only_and_uses_seeds():
     venv = make_sb3_vec_env(N)
     assert isinstance(venv, VecEnv) and lazy_make is make_sb3_vec_env
-    assert venv.num_envs == N and venv.observation_space.shape == (60,) and venv.action_space.shape == (8,)
+    assert venv.num_envs == N and venv.observation_space.shape == (N_OBS,) and venv.action_space.shape == (8,)
     venv.seed(5)
     obs = venv.reset()
-    assert isinstance(obs, np.ndarray) and obs.shape == (N, 60) and obs.dtype == np.float32
+    assert isinstance(obs, np.ndarray) and obs.shape == (N, N_OBS) and obs.dtype == np.float32
     assert all(venv.observation_space.contains(o) for o in obs)
     for i in range(N):  # sub-env i is seeded 5 + i, like DummyVecEnv
         single, info = make().reset(seed=5 + i)
@@ -59,7 +60,7 @@ def test_episode_end_semantics():
             if dones[i]:
                 seen += 1
                 term = info["terminal_observation"]
-                assert term.shape == (60,) and not np.array_equal(term, obs[i])
+                assert term.shape == (N_OBS,) and not np.array_equal(term, obs[i])
                 assert info["forced_liquidation"] or info["step"] == 100
                 assert venv.reset_infos[i]["step"] == 0 and obs[i][0] == 1.0  # fresh: nav feature is 1
         if seen >= 3:
@@ -77,7 +78,7 @@ def test_trajectories_equal_gymnasium_same_step(scenario, max_steps):
     o2, _ = gym_venv.reset(seed=11)
     assert o1.tobytes() == o2.tobytes()
     ends = truncs = 0
-    for a in random_actions((N, *sb3.action_space.shape), 120, 4):
+    for a in random_actions((N, *sb3.action_space.shape), 220, 4):
         o1, r1, d1, infos = sb3.step(a)
         o2, r2, term, trunc, vinfo = gym_venv.step(a)
         assert o1.tobytes() == o2.tobytes()
@@ -117,7 +118,7 @@ def test_attributes_methods_and_wrapping():
         venv.get_attr("scenario", indices=[N])
     assert venv.env_method("render") == [None] * N
     assert venv.env_is_wrapped(Monitor) == [False] * N
-    assert obs_space_info(venv.observation_space)[1] == {None: (60,)}
+    assert obs_space_info(venv.observation_space)[1] == {None: (N_OBS,)}
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         assert venv.get_images() == [None] * N  # no render_mode: SB3's warning, no images
@@ -127,7 +128,7 @@ def test_attributes_methods_and_wrapping():
     assert wrapped.unwrapped is venv and wrapped.get_attr("scenario") == ["calm"] * N
     wrapped.seed(0)
     obs = wrapped.reset()
-    assert obs.shape == (N, 60) and np.isfinite(obs).all()
+    assert obs.shape == (N, N_OBS) and np.isfinite(obs).all()
     wrapped.close()
     assert venv.venv.closed
 
@@ -196,10 +197,10 @@ def test_ppo_short_training_run(monitor):
     if monitor:
         env = VecMonitor(env)
     model = PPO("MlpPolicy", env, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
-    model.learn(256)
-    assert model.num_timesteps == 256
+    model.learn(512)  # 128 steps per env: every env ends an episode (100 steps at most)
+    assert model.num_timesteps == 512
     buf = model.rollout_buffer
-    assert buf.observations.shape == (32 * N, 60)  # flattened by the last training pass
+    assert buf.observations.shape == (32 * N, N_OBS)  # flattened by the last training pass
     for name in ("observations", "actions", "rewards", "values", "log_probs", "advantages", "returns"):
         arr = getattr(buf, name)
         assert np.isfinite(arr).all(), name

@@ -36,12 +36,15 @@ def test_metrics_are_consistent(results):
         # a NAV that ends below 1 fell at least that far from its peak (which started at 1)
         assert np.all(r.max_drawdown >= 1.0 - r.final_nav - 1e-12)
         assert np.all((r.steps >= 1) & (r.steps <= 100))
-    # hold never trades by itself: zero shortfall and nothing intended unless the broker took over
-    assert np.all(hold.shortfall_pct == 0.0)
-    assert np.all(np.isnan(hold.completion))
-    # dump sells into impact: a positive shortfall, and most of what it tried was sold
+    # hold never trades by itself: zero shortfall and nothing intended unless the broker took
+    # over, whose fire sale then counts (the episode goes on until the sale is done)
+    liq = hold.liquidated
+    assert np.all(hold.shortfall_pct[~liq] == 0.0) and np.all(hold.shortfall_pct[liq] > 0.0)
+    assert np.all(np.isnan(hold.completion[~liq]))
+    # dump sells into impact: a positive shortfall, and most of what it tried was sold (an
+    # episode that starts in a limit-down sell-off can sell little of it)
     assert np.all(dump.shortfall_pct > 0.0)
-    assert np.all((dump.completion > 0.5) & (dump.completion <= 1.0 + 1e-12))
+    assert np.all((dump.completion > 0.0) & (dump.completion <= 1.0 + 1e-12)) and dump.completion.mean() > 0.5
 
 
 def test_table_and_files(results, tmp_path):

@@ -8,6 +8,7 @@ import pytest
 import agents
 import dma_gym
 from dma_gym.envs.vector_env import DMAUnwindVectorEnv
+from dma_gym.core.enums import P
 from dma_gym.market import Market
 
 # A market with nothing but the learner's own trading: no factor or idiosyncratic moves, no
@@ -37,7 +38,7 @@ def _one_step_impacts(overrides: dict, fractions: np.ndarray, tier: int = 4, see
     x = (q / v_step)[sel]
     h = (1.0 - s.exec_price / pre)[sel]
     sig = np.broadcast_to(u.sigma, pre.shape)[sel]
-    return x, h, sig, float(pf[13])  # pf[P.IMPACT_Y]
+    return x, h, sig, float(pf[P.IMPACT_Y])
 
 
 @pytest.mark.parametrize("delta", [0.5, 0.7])
