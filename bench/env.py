@@ -7,7 +7,7 @@ Prints, on the feb2024 scenario:
   * vector env (``vector_entry_point``, next-step autoreset, random actions) env-steps/s at 1,
     16, 64, 256 envs, and the bare core (``Engine(cfg, 64, learners=(0,))`` stepped directly:
     actions copied into its action buffer, one core call per step; whole episodes from fresh
-    resets that are not timed) at 64 envs, with random learner actions (the like-for-like
+    resets, timed, since a reset runs the scenario's warm-up in the core) at 64 envs, with random learner actions (the like-for-like
     workload the bar compares with) and with zero actions, and the random-action core on one
     thread: numba threads x its env-steps/s over the single env's steps/s is the ceiling of
     vector64 / single on this machine (a facade that cost nothing, threads that scaled perfectly);
@@ -141,7 +141,8 @@ class VectorRunner:
 
 class CoreRunner:
     """The bare core: ``Engine(cfg, n_envs, learners=(0,))`` stepped directly, whole episodes from
-    fresh resets (not timed), learner actions (random, or zeros) pre-drawn and copied into the
+    fresh resets (timed: a reset runs the scenario's warm-up sessions in the core, as the vector
+    env's autoresets do), learner actions (random, or zeros) pre-drawn and copied into the
     engine's action buffer (``step(engine.action_buffer)`` skips the facade's validation; the
     core still rejects NaN/inf). ``parallel``: the engine's ``threads`` (None: from
     ``PARALLEL_MIN_ENVS`` envs)."""
@@ -165,9 +166,9 @@ class CoreRunner:
     def _episode(self) -> tuple[float, int]:
         eng, act = self.eng, self.act
         steps = eng.market.steps
-        eng.reset(seed=SEED + self.episode * self.n)  # env i seeded seed + i: every episode distinct
         ab, step, copyto = eng.action_buffer, eng.step, np.copyto
         t0 = time.perf_counter()
+        eng.reset(seed=SEED + self.episode * self.n)  # env i seeded seed + i: every episode distinct
         for k in range(steps):
             copyto(ab, act[k])
             step(ab)

@@ -99,15 +99,20 @@ def ac_observe_nb(model, u, s, io, e):
 
 
 @kernel
-def ac_books_nb(model, u, s, io, e, phase):
+def ac_books_nb(model, u, s, io, e):
     """The seller's position is the template's (X shares): nothing to draw."""
+
+
+@kernel
+def ac_start_nb(model, u, s, io, e):
+    """No warm-up: the episode starts as drawn."""
 
 
 @entry
 def ac_engine_step_nb(model, tmpl, buf, io, e0, e1):
     """One engine call of the Almgren-Chriss benchmark for envs ``e0`` .. ``e1`` - 1."""
     return engine_body_nb(model, tmpl, buf, io, e0, e1, ac_step_env_nb, ac_step_outputs_nb, ac_books_nb,
-                          ac_observe_nb)
+                          ac_start_nb, ac_observe_nb)
 
 
 @cached

@@ -156,13 +156,13 @@ def _corr_ratio_nb(cov, vp, vh):
 
 
 @kernel
-def _hedge_mix_nb(s, e, a, with_orders):
-    """Contract weights of manager ``a``'s futures shorts (IF, IC, IM: K = 3), after this step's
-    futures orders with ``with_orders``; all zero without a short."""
+def _hedge_mix_nb(s, e, a, orders):
+    """Contract weights of manager ``a``'s futures shorts (IF, IC, IM: K = 3), after ``orders``
+    (0.0 or 1.0: none or all) of this step's futures orders; all zero without a short."""
     w0 = w1 = w2 = 0.0
-    q0 = s.fut[e, a, 0] + (s.fut_order[e, a, 0] if with_orders else 0.0)
-    q1 = s.fut[e, a, 1] + (s.fut_order[e, a, 1] if with_orders else 0.0)
-    q2 = s.fut[e, a, 2] + (s.fut_order[e, a, 2] if with_orders else 0.0)
+    q0 = s.fut[e, a, 0] + orders * s.fut_order[e, a, 0]
+    q1 = s.fut[e, a, 1] + orders * s.fut_order[e, a, 1]
+    q2 = s.fut[e, a, 2] + orders * s.fut_order[e, a, 2]
     hsum = max(-q0, 0.0) + max(-q1, 0.0) + max(-q2, 0.0)
     if hsum > 0.0:
         w0 = max(-q0, 0.0) / hsum
@@ -177,8 +177,8 @@ def corr_with_hedge_nb(pf, u, s, e, a):
     hedge: (now, after this step's stock and futures orders), in one pass over the stocks
     (value-weighted sums, normalised once at the end); 1 without a hedge."""
     N = s.price.shape[1]
-    v0, v1, v2, h0 = _hedge_mix_nb(s, e, a, False)
-    x0, x1, x2, h1 = _hedge_mix_nb(s, e, a, True)
+    v0, v1, v2, h0 = _hedge_mix_nb(s, e, a, 0.0)
+    x0, x1, x2, h1 = _hedge_mix_nb(s, e, a, 1.0)
     vm = pf[P.MKT_VOL] ** 2
     vs = pf[P.SIZE_VOL] ** 2
     idio = pf[P.IDIO_SCALE]

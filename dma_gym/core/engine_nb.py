@@ -4,7 +4,8 @@ threads), whatever the facade; the Almgren-Chriss benchmark has its own pair in 
 same body with its kernels, so each entry compiles only its own model.
 
 Per env, in one pass: a fresh episode if the env is flagged in ``io.reset`` (an explicit reset,
-or a next-step autoreset pending from the last call); otherwise clip the learners' actions into
+or a next-step autoreset pending from the last call; with a warm-up the market first runs the
+episode's warm-up sessions, docs/model.md §4.2); otherwise clip the learners' actions into
 the core's action buffer (counting clipped entries), draw the step's shocks from the env's random
 stream, step the market, and write observations, rewards, termination and truncation flags and
 the info table; in same-step mode an ended episode's outputs are copied to the ``final_*`` arrays
@@ -174,28 +175,30 @@ def market_observe_nb(model, u, s, io, e):
 
 
 @kernel
-def market_books_nb(model, u, s, io, e, phase):
-    """A fresh episode from the env's stream. Phase 0: the exogenous path and the DMA books at
-    the year's start, valued, start values recorded; with a warm-up the clock starts at session
-    ``-warmup[e]`` (the market runs until step 0, ``engine_body_nb``; shock days and restriction
-    days count from the episode's start) and a learner's row stays idle (all cash). Phase 1:
-    each learner takes a fresh book at the prices the warm-up left (``fresh_book_nb``); with no
-    warm-up the phase-0 books stand."""
-    if phase == 0:
-        draw_path_nb(model.bp, s, e, io.streams[e])
-        draw_books_nb(model.bp, u, s, e, io.streams[e])
+def market_books_nb(model, u, s, io, e):
+    """A fresh episode from the env's stream, before any warm-up: the exogenous path and the DMA
+    books at the year's start, valued, start values recorded. With a warm-up the clock starts at
+    session ``-warmup[e]`` (the market runs until step 0, ``engine_body_nb``; shock days and
+    restriction days count from the episode's start) and a learner's row stays idle (all cash)."""
+    draw_path_nb(model.bp, s, e, io.streams[e])
+    draw_books_nb(model.bp, u, s, e, io.streams[e])
+    accounts_nb(model.pf, u, s, e)
+    for a in range(io.controlled.shape[0]):
+        s.equity0[e, a] = s.equity[e, a]
+        s.gross0[e, a] = s.gross[e, a]
+        s.call_deadline[e, a] = -1
+    if s.warmup[e] > 0:
+        s.day[e] = -s.warmup[e]
+        s.step[e] = -s.warmup[e] * int(model.pf[P.STEPS_PER_DAY])
+        for m in range(io.learners.shape[0]):
+            idle_book_nb(s, e, io.learners[m])
         accounts_nb(model.pf, u, s, e)
-        for a in range(io.controlled.shape[0]):
-            s.equity0[e, a] = s.equity[e, a]
-            s.gross0[e, a] = s.gross[e, a]
-            s.call_deadline[e, a] = -1
-        if s.warmup[e] > 0:
-            s.day[e] = -s.warmup[e]
-            s.step[e] = -s.warmup[e] * int(model.pf[P.STEPS_PER_DAY])
-            for m in range(io.learners.shape[0]):
-                idle_book_nb(s, e, io.learners[m])
-            accounts_nb(model.pf, u, s, e)
-        return
+
+
+@kernel
+def market_start_nb(model, u, s, io, e):
+    """The episode starts after the warm-up: each learner takes a fresh book at the prices it
+    left (``fresh_book_nb``), its start values recorded; with no warm-up the books stand."""
     if s.warmup[e] == 0:
         return
     for m in range(io.learners.shape[0]):
@@ -272,35 +275,35 @@ def _start_env_nb(s, buf, tmpl, io, e):
 
 @kernel(inline=True)
 def _begin_reset_nb(model, u, s, buf, tmpl, io, e, books):
-    """A fresh episode in env ``e``: the template and the model's ``books`` (phase 0: what is
-    drawn before the warm-up, which runs while ``step[e]`` < 0)."""
+    """A fresh episode in env ``e``: the template and the model's ``books`` (what is drawn before
+    the warm-up, which runs while ``step[e]`` < 0)."""
     _start_env_nb(s, buf, tmpl, io, e)
-    books(model, u, s, io, e, 0)
+    books(model, u, s, io, e)
 
 
 @kernel(inline=True)
-def _finish_reset_nb(model, u, s, io, e, books, observe):
-    """After the warm-up: the model's ``books`` (phase 1: the learners' fresh books, the
-    episode's clock), observations, info rows and reward baselines."""
-    books(model, u, s, io, e, 1)
+def _finish_reset_nb(model, u, s, io, e, start, observe):
+    """After the warm-up: the model's ``start`` (the learners' fresh books), observations, info
+    rows and reward baselines."""
+    start(model, u, s, io, e)
     observe(model, u, s, io, e)
     _info_rows_nb(s, io, e)
     io.was_reset[e] = True
 
 
 @kernel(inline=True)
-def engine_body_nb(model, tmpl, buf, io, e0, e1, step_env, outputs, books, observe):
+def engine_body_nb(model, tmpl, buf, io, e0, e1, step_env, outputs, books, start, observe):
     """The one stepping path, for envs ``e0`` .. ``e1`` - 1 (see the module docstring), with
     the model's kernels: ``step_env(pf, u, s, e, actions, shocks)``, ``outputs(model, u, s, io, e)``
-    (rewards, termination), ``books(model, u, s, io, e, phase)`` (a fresh episode: phase 0 before
-    the warm-up, phase 1 after it) and ``observe(model, u, s, io, e)`` (observations, reward
-    baselines). Inlined into each model's entry (``engine_step_nb``, ``ac_nb.ac_engine_step_nb``),
+    (rewards, termination), ``books(model, u, s, io, e)`` (a fresh episode, before its warm-up),
+    ``start(model, u, s, io, e)`` (the episode's start, after it) and
+    ``observe(model, u, s, io, e)`` (observations, reward baselines). Inlined into each model's entry (``engine_step_nb``, ``ac_nb.ac_engine_step_nb``),
     so an entry compiles only its own model.
 
     Each env runs a small state machine around the one call of ``step_env`` (so the step is
-    compiled once): a reset draws the episode (``books`` phase 0), runs the warm-up steps (the
+    compiled once): a reset draws the episode (``books``), runs the warm-up steps (the
     market with the learners' rows idle, shocks from the env's stream into ``io.warm_shocks``,
-    so a step's ``io.shocks`` stay those it was stepped with) and finishes (phase 1); a step clips the
+    so a step's ``io.shocks`` stay those it was stepped with) and starts it (``start``); a step clips the
     learners' actions, steps and writes the outputs, and in same-step mode an ended episode is
     copied to ``final_*`` and reset in the same pass. Returns the count of NaN/inf actions of the
     envs it would step; if it is not 0, nothing was changed."""
@@ -328,7 +331,7 @@ def engine_body_nb(model, tmpl, buf, io, e0, e1, step_env, outputs, books, obser
         while True:
             if resetting:
                 if s.step[e] >= 0:  # warmed up: the episode starts
-                    _finish_reset_nb(model, u, s, io, e, books, observe)
+                    _finish_reset_nb(model, u, s, io, e, start, observe)
                     n_reset += 1
                     if explicit:
                         for m in range(M):
@@ -372,7 +375,7 @@ def engine_body_nb(model, tmpl, buf, io, e0, e1, step_env, outputs, books, obser
 def engine_step_nb(model, tmpl, buf, io, e0, e1):
     """One engine call of the DMA market for envs ``e0`` .. ``e1`` - 1 (``engine_body_nb``)."""
     return engine_body_nb(model, tmpl, buf, io, e0, e1, market_step_env_nb, market_outputs_nb,
-                          market_books_nb, market_observe_nb)
+                          market_books_nb, market_start_nb, market_observe_nb)
 
 
 @entry

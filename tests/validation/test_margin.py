@@ -193,3 +193,32 @@ def test_buys_stop_at_the_initial_margin():
         added = np.array([r["fut"][:, IM] - r["fut_after"][:, IM] for r in rec]) > 0.0
         assert added.sum() >= E and np.all(mr[added] >= mi * 0.99), mr[added].min() / mi
         assert np.any(np.array([r["cut"] for r in rec]) > 0.0)
+
+
+def test_a_learner_cannot_turn_net_short():
+    """§8.5, the neutral mandate. A learner that keeps its long book and adds futures shorts stays
+    within max_hedge_ratio x its long book after every step (the excess is bought back); with the
+    mandate lifted the same actions take it well past that. A learner that sells its whole long
+    book without covering has its hedge bought back with it."""
+    add = np.array([0, 0, 0, 0, 0, 0, -1, -1], np.float64).reshape(1, 1, 8)
+    dump = np.array([-1, -1, -1, -1, -1, 0, 0, 0], np.float64).reshape(1, 1, 8)
+    free = dict(max_trade_frac=1.0, margin_initial=0.6, margin_warning=0.6, margin_call=0.55)
+
+    def run(act, max_hedge):
+        eng = Engine(dma_gym.scenarios.get("calm", max_hedge_ratio=max_hedge, **free), 1, learners=(0,))
+        eng.reset(seed=3)
+        out = []
+        for _ in range(8):
+            eng.step(act)
+            s = eng.state
+            long = float((s.hold[0, 0] * s.price[0]).sum())
+            short = float(-(np.minimum(s.fut[0, 0], 0.0) * s.fut_price[0]).sum())
+            out.append((long, short, float(s.equity0[0, 0])))
+        return out
+
+    on, off = run(add, 1.2), run(add, 10.0)
+    for long, short, _ in on:
+        assert short <= 1.2 * long * 1.01, (long, short)
+    assert max(short / long for long, short, _ in off) > 1.5  # lifted: the shorts run past 1.2x
+    sold = run(dump, 1.2)
+    assert sold[0][0] < 1e-9 * sold[0][2] and sold[0][1] < 1e-9 * sold[0][2]  # both legs gone at once
