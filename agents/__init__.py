@@ -1,8 +1,9 @@
 """Policies for DMAUnwind-v0: the SB3-style Policy protocol, rule baselines and closed forms.
 
 ``agents.make("twap", env)`` builds a baseline for an env (gym env, vector env or SB3 VecEnv);
-``agents.names()`` lists them. Baselines are imported on first use, so importing ``agents`` loads
-neither numba nor torch.
+``agents.names()`` lists them; ``agents.load("DIR/best_model.zip")`` reads a trained
+stable-baselines3 model back as a policy (``agents/trained.py``). Baselines and the loader are
+imported on first use, so importing ``agents`` does not load torch.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ _REGISTRY: dict[str, str] = {
     "deleverage_target": "agents.baselines:DeleverageTarget",
 }
 
-__all__ = ["Policy", "RulePolicy", "make", "names", "resolve_env"]
+__all__ = ["Policy", "RulePolicy", "load", "make", "names", "resolve_env"]
 
 
 def names() -> list[str]:
@@ -50,3 +51,24 @@ def make(name: str, env: Any, **kwargs: Any) -> RulePolicy:
         raise ValueError(f"unknown policy {name!r}; known policies: {', '.join(names())}")
     module, cls = _REGISTRY[name].split(":")
     return getattr(importlib.import_module(module), cls).from_env(env, **kwargs)
+
+
+def load(path: Any, device: str = "cpu", *, name: str | None = None) -> Any:
+    """The stable-baselines3 model saved at ``path`` by ``agents.trained.save``, as an
+    ``agents.trained.TrainedPolicy`` (see ``agents.trained.load``; imports torch).
+
+    Loading unpickles parts of the files (as SB3's own ``load`` does): load only files you trust.
+
+    Args:
+        path: the model zip, e.g. ``runs/x/best_model.zip`` (``.zip`` may be left out).
+        device: torch device of the loaded model.
+        name: the policy's label (default: its algorithm).
+
+    Raises:
+        ValueError: naming the file and what is wrong with it (missing, not a zip, not an SB3
+            model, an unknown algorithm, a meta that disagrees with the model, missing or
+            damaged normalisation statistics).
+    """
+    from agents.trained import load as _load
+
+    return _load(path, device=device, name=name)

@@ -1,11 +1,19 @@
 """Evaluate policies on DMAUnwind-v0 over many seeded episodes, batched.
 
     python -m training.evaluate --scenario feb2024 --policies hold,dump,twap --episodes 64 --seed 0 --out runs/eval
+    python -m training.evaluate --scenario feb2024 --policies ppo:runs/ppo/best_model.zip,twap,hold
+
+``--policies`` names baselines (``agents.names()``) and saved models as ``label:path`` (read with
+``agents.load``; the label names the row). Every model is loaded and checked before any episode
+runs: its observation and action shapes must be the scenario's, and it must have been trained on
+``--scenario`` without other config overrides unless ``--cross-scenario`` is given (a model saved
+without its ``.meta.json`` has no known scenario and is checked on shapes only).
 
 Every policy plays the same episodes: episode j of every policy uses seed ``seed + j`` (same books,
 peer types and exogenous shocks), so differences between rows come from the policies. Episodes run
-``--num-envs`` at a time in one natively batched vector env. For each episode of the learner
-(manager 0) it records:
+``--num-envs`` at a time in one natively batched vector env (a saved model's actions may differ in
+the last bits with ``--num-envs``: torch's batched kernels round differently). For each episode of
+the learner (manager 0) it records:
 
 * ``final_nav``: equity / initial equity when the episode ends (horizon or forced liquidation);
 * ``liquidated``: the broker force-liquidated the book;
@@ -26,8 +34,11 @@ positions over time).
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
+import inspect
 import math
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -47,7 +58,8 @@ class Args:
     scenario: str = "feb2024"
     """scenario name (dma_gym.scenarios.names())"""
     policies: str = "hold,dump,twap,pov,almgren_chriss,margin_trigger,rotate_large,deleverage_target"
-    """comma-separated policy names (agents.names())"""
+    """comma-separated baseline names (agents.names()) and saved models as label:path, e.g.
+    ppo:runs/x/best_model.zip (the label names the row)"""
     episodes: int = 64
     """episodes per policy"""
     seed: int = 0
@@ -58,6 +70,9 @@ class Args:
     """output folder for CSV and PNG files ('' for none)"""
     progress: bool = True
     """progress bar on stderr"""
+    cross_scenario: bool = False
+    """allow label:path models trained on another scenario or with config overrides (their
+    observation and action shapes must still match)"""
 
 
 @dataclass
@@ -90,24 +105,94 @@ class PolicyResult:
         }
 
 
-def _check(args: Args) -> list[str]:
+_LABEL = re.compile(r"[A-Za-z0-9_.-]+")  # a row name, and part of a file name (dashboard_<label>.png)
+
+
+def _check(args: Args) -> list[tuple[str, str | None]]:
+    """The rows of ``args.policies``: (name, None) for a baseline, (label, path) for a saved model."""
     if args.scenario not in dma_gym.scenarios.names():
         raise ValueError(f"unknown scenario {args.scenario!r}; known: {', '.join(dma_gym.scenarios.names())}")
-    names = [p.strip() for p in args.policies.split(",") if p.strip()]
-    if not names:
+    entries = [p.strip() for p in args.policies.split(",") if p.strip()]
+    if not entries:
         raise ValueError("--policies is empty")
-    unknown = [p for p in names if p not in agents.names()]
+    rows: list[tuple[str, str | None]] = []
+    unknown, paths = [], []
+    for e in entries:
+        if ":" in e:
+            label, path = (x.strip() for x in e.split(":", 1))
+            if not label:
+                raise ValueError(f"--policies entry {e!r}: a model needs a label before the path, e.g. ppo{e}")
+            if not _LABEL.fullmatch(label):
+                raise ValueError(f"--policies entry {e!r}: label {label!r} may hold only letters, digits, '_', "
+                                 "'.' and '-' (it names the row and the dashboard file)")
+            if label in agents.names():
+                raise ValueError(f"--policies entry {e!r}: label {label!r} is a baseline's name; pick another")
+            if not path:
+                raise ValueError(f"--policies entry {e!r}: no model path after the label")
+            rows.append((label, path))
+        elif e in agents.names():
+            rows.append((e, None))
+        elif "/" in e or e.endswith(".zip"):
+            paths.append(e)
+        else:
+            unknown.append(e)
+    if paths:
+        raise ValueError(f"--policies entries {paths} look like model paths: give each a label, e.g. ppo:{paths[0]}")
     if unknown:
-        raise ValueError(f"unknown policies {unknown}; known: {', '.join(agents.names())}")
+        raise ValueError(f"unknown policies {unknown}; known: {', '.join(agents.names())}; a saved model is "
+                         "given as label:path (e.g. ppo:runs/x/best_model.zip)")
+    seen = [name for name, _ in rows]
+    dup = sorted({name for name in seen if seen.count(name) > 1})
+    if dup:
+        raise ValueError(f"--policies names {dup} more than once; every row needs its own name")
     for f in ("episodes", "num_envs"):
         v = getattr(args, f)
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"--{f.replace('_', '-')}={v!r}: must be a positive int")
-    return names
+    return rows
 
 
-def run_policy(name: str, args: Args, bar=None) -> PolicyResult:
-    """Play ``args.episodes`` episodes of policy ``name``; returns its per-episode metrics."""
+def _load_models(rows: list[tuple[str, str | None]], args: Args) -> dict:
+    """label -> ``agents.load``-ed policy for the rows with a path, each checked against ``--scenario``.
+
+    Raises:
+        ValueError: a file ``agents.load`` rejects; observation or action shapes other than the
+            scenario's; a model trained on another scenario or other overrides (unless
+            ``args.cross_scenario``). The messages name the model's and the evaluation's scenario.
+    """
+    models = {}
+    if all(path is None for _, path in rows):
+        return models
+    probe = DMAUnwindVectorEnv(num_envs=1, scenario=args.scenario)
+    config = probe.config
+    spaces = {"observation": probe.single_observation_space, "action": probe.single_action_space}
+    probe.close()
+    here = f"--scenario {args.scenario!r}"
+    for label, path in rows:
+        if path is None:
+            continue
+        policy = agents.load(path, name=label)
+        if policy.scenario is None:
+            trained = "an unknown scenario (no .meta.json)"
+        else:
+            trained = f"scenario {policy.scenario!r}"
+            if policy.env_kwargs:
+                trained += f" with overrides {policy.env_kwargs}"
+        for what, space in spaces.items():
+            shape = getattr(policy, f"{what}_space").shape
+            if shape != space.shape:
+                raise ValueError(f"--policies {label}:{path}: the model (trained on {trained}) has {what}s of shape "
+                                 f"{shape}, {here} has {space.shape}")
+        if policy.config is not None and policy.config != config and not args.cross_scenario:
+            raise ValueError(f"--policies {label}:{path}: the model was trained on {trained}, the evaluation runs "
+                             f"{here} without overrides; pass --cross-scenario to evaluate it there anyway")
+        models[label] = policy
+    return models
+
+
+def run_policy(name: str, args: Args, bar=None, policy: agents.Policy | None = None) -> PolicyResult:
+    """Play ``args.episodes`` episodes of baseline ``name``, or of ``policy`` (e.g. a loaded model)
+    under the row name ``name``; returns its per-episode metrics."""
     from dma_gym.render import snapshot
 
     n_ep = args.episodes
@@ -116,7 +201,8 @@ def run_policy(name: str, args: Args, bar=None) -> PolicyResult:
     history: list = []
     E = min(args.num_envs, n_ep)
     venv = DMAUnwindVectorEnv(num_envs=E, scenario=args.scenario)
-    policy = agents.make(name, venv)
+    if policy is None:
+        policy = agents.make(name, venv)
     eng = venv.engine  # the Engine the vector env steps: its state is read after each step
     s = eng.state
     for start in range(0, n_ep, E):
@@ -165,17 +251,19 @@ def run_policy(name: str, args: Args, bar=None) -> PolicyResult:
 
 
 def evaluate(args: Args) -> list[PolicyResult]:
-    """Every policy of ``args.policies`` over the same seeded episodes."""
-    names = _check(args)
+    """Every policy of ``args.policies`` over the same seeded episodes (saved models are loaded and
+    checked before any episode runs)."""
+    rows = _check(args)
+    models = _load_models(rows, args)
     bar = None
     if args.progress:
         from tqdm import tqdm
-        bar = tqdm(total=len(names) * args.episodes, unit="ep", file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(total=len(rows) * args.episodes, unit="ep", file=sys.stderr, dynamic_ncols=True)
     results = []
-    for name in names:
+    for name, _ in rows:
         if bar is not None:
             bar.set_description(name)
-        results.append(run_policy(name, args, bar))
+        results.append(run_policy(name, args, bar, models.get(name)))
     if bar is not None:
         bar.close()
     return results
@@ -254,14 +342,25 @@ def main(args: Args) -> list[PolicyResult]:
     return results
 
 
+def _field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of dataclass ``cls``, read from its source."""
+    body = ast.parse(inspect.getsource(cls)).body[0].body
+    return {a.target.id: " ".join(b.value.value.split()) for a, b in zip(body, body[1:])
+            if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)
+            and isinstance(b.value.value, str)}
+
+
 def parse(argv: list[str] | None = None) -> Args:
-    p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    docs = _field_docs(Args)
     for f, fld in Args.__dataclass_fields__.items():
         flag = "--" + f.replace("_", "-")
+        doc = docs.get(f, "").replace("%", "%%")
         if fld.type in ("bool", bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=fld.default)
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=fld.default, help=doc)
         else:
-            p.add_argument(flag, type=type(fld.default), default=fld.default)
+            p.add_argument(flag, type=type(fld.default), default=fld.default, help=doc)
     ns = p.parse_args(argv)
     return Args(**vars(ns))
 

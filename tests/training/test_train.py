@@ -1,0 +1,133 @@
+"""Smoke tests of ``python -m training.train``: every algorithm trains a few hundred steps, writes
+its run folder, resumes, saves and loads; hyperparameter files are merged and validated; the same
+seed gives the same weights."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("stable_baselines3")
+pytest.importorskip("yaml")
+
+import agents  # noqa: E402
+from training import train as tr  # noqa: E402
+
+TINY = {
+    "ppo": {"policy": "MlpPolicy", "n_steps": 64, "batch_size": 64, "n_epochs": 1,
+            "normalize": {"norm_obs": True, "norm_reward": True}, "policy_kwargs": {"net_arch": [16, 16]}},
+    "sac": {"policy": "MlpPolicy", "learning_starts": 64, "buffer_size": 2000, "batch_size": 32,
+            "policy_kwargs": {"net_arch": [16, 16], "activation_fn": "relu"}},
+    "td3": {"policy": "MlpPolicy", "learning_starts": 64, "buffer_size": 2000, "batch_size": 32,
+            "action_noise_std": 0.1, "policy_kwargs": {"net_arch": [16, 16]}},
+}
+
+
+def _config(tmp_path: Path, algo: str) -> str:
+    import yaml
+    p = tmp_path / f"{algo}.yml"
+    p.write_text(yaml.safe_dump({"default": TINY[algo]}))
+    return str(p)
+
+
+def _args(tmp_path: Path, algo: str, **kw) -> tr.Args:
+    base = dict(algo=algo, scenario="calm", timesteps=256, num_envs=2, seed=0, out=str(tmp_path / "run"),
+                config=_config(tmp_path, algo), eval_freq=128, eval_episodes=2, checkpoint_freq=128,
+                final_episodes=0, progress=False)
+    base.update(kw)
+    return tr.Args(**base)
+
+
+def test_hyperparameters_merge_the_scenario_section_and_validate(tmp_path):
+    hp = tr.hyperparameters("ppo", "feb2024")
+    assert hp["gamma"] == 0.999 and hp["n_steps"] == 256  # scenario over default
+    assert tr.hyperparameters("ppo", "calm")["gamma"] == 0.99
+    bad = tmp_path / "bad.yml"
+    bad.write_text("default:\n  n_stepz: 5\n")
+    with pytest.raises(ValueError, match="n_stepz"):
+        tr.hyperparameters("ppo", "calm", str(bad))
+    bad.write_text("default:\n  seed: 5\n")
+    with pytest.raises(ValueError, match="seed"):
+        tr.hyperparameters("ppo", "calm", str(bad))
+    bad.write_text("default: [1, 2\n")
+    with pytest.raises(ValueError, match="YAML"):
+        tr.hyperparameters("ppo", "calm", str(bad))
+    with pytest.raises(ValueError, match="not found"):
+        tr.hyperparameters("ppo", "calm", str(tmp_path / "missing.yml"))
+    with pytest.raises(ValueError, match="algo"):
+        tr.hyperparameters("dqn", "calm")
+
+
+def test_parse_seeds_and_env_kwargs():
+    assert tr.parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert tr.parse_seeds("0,2,7") == [0, 2, 7]
+    for bad in ("", "3-1", "a", "1,1"):
+        with pytest.raises(ValueError, match="--seeds"):
+            tr.parse_seeds(bad)
+    assert tr.parse_env_kwargs(["leverage=3", "shock_day_range=[5, 20]"]) == {"leverage": 3, "shock_day_range": [5, 20]}
+    with pytest.raises(ValueError, match="key=value"):
+        tr.parse_env_kwargs(["leverage"])
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac", "td3"])
+def test_each_algorithm_trains_resumes_saves_and_loads(tmp_path, algo):
+    res = tr.main(_args(tmp_path, algo))
+    run = tmp_path / "run"
+    assert res["timesteps"] == 256 and len(res["evaluations"]) == 2
+    for name in ("config.yaml", "versions.json", "results.json", "best_model.zip", "best_model.meta.json",
+                 "final_model.zip", "checkpoints/ckpt_256.zip"):
+        assert (run / name).is_file(), name
+    assert list((run / "tb").rglob("events.out.tfevents*")), "no TensorBoard log"
+    versions = json.loads((run / "versions.json").read_text())
+    assert versions["stable_baselines3"] != "not installed" and versions["torch"] != "not installed"
+    normalized = algo == "ppo"
+    assert (run / "final_model.vecnormalize.pkl").is_file() == normalized
+    # resume: the step count, the normalisation statistics and the weights carry on
+    pol = agents.load(run / "checkpoints" / "ckpt_256.zip")
+    assert pol.num_timesteps == 256
+    res2 = tr.main(tr.Args(resume=str(run), timesteps=384, progress=False))
+    assert res2["timesteps"] == 384 and (run / "checkpoints" / "ckpt_384.zip").is_file()
+    final = agents.load(run / "final_model.zip")
+    assert final.num_timesteps == 384 and final.algo == algo and final.scenario == "calm"
+    if normalized:
+        import pickle
+        n256 = pickle.loads((run / "checkpoints" / "ckpt_256.vecnormalize.pkl").read_bytes())
+        n384 = pickle.loads((run / "final_model.vecnormalize.pkl").read_bytes())
+        assert n384.obs_rms.count > n256.obs_rms.count  # the statistics kept accumulating
+    obs = np.tile(final.observation_space.sample(), (3, 1))
+    act, _ = final.predict(obs)
+    assert act.shape == (3, 8) and np.all(np.abs(act) <= 1.0)
+    with pytest.raises(ValueError, match="already has 384"):
+        tr.main(tr.Args(resume=str(run), timesteps=300, progress=False))
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
+    def weights(seed, sub):
+        tr.main(_args(tmp_path, "ppo", seed=seed, out=str(tmp_path / sub), eval_freq=0, checkpoint_freq=0))
+        model = agents.load(tmp_path / sub / "final_model.zip").model
+        return [p.detach().numpy().copy() for p in model.policy.parameters()]
+
+    a, b, c = weights(0, "a"), weights(0, "b"), weights(1, "c")
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+
+
+def test_several_seeds_report_mean_and_interval(tmp_path, capsys):
+    summary = tr.main(_args(tmp_path, "ppo", seeds="0-1", timesteps=128, eval_freq=0, checkpoint_freq=0,
+                            final_episodes=2))
+    assert summary["seeds"] == [0, 1]
+    for s in (0, 1):
+        assert (tmp_path / "run" / f"seed_{s}" / "eval" / "summary.csv").is_file()
+    nav = summary["across_seeds"]["nav_mean"]
+    assert nav["n"] == 2 and np.isfinite(nav["mean"]) and np.isfinite(nav["ci95"])
+    assert "95% CI across seeds" in capsys.readouterr().out
+
+
+def test_bad_arguments_raise_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match="leverage"):
+        tr.main(_args(tmp_path, "ppo", env_kwargs=["leverage=99"]))
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ValueError, match="no config.yaml"):
+        tr.main(tr.Args(resume=str(tmp_path), timesteps=10, progress=False))
