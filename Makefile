@@ -19,6 +19,9 @@ demo: setup
 evaluate: setup
 	$(BIN)/python -m training.evaluate --scenario feb2024 --episodes 64 --seed 0 --out runs/eval
 
+train: setup
+	$(BIN)/python -m training.train --algo ppo --scenario feb2024 --timesteps 300000 --num-envs 8 --seed 0 --out runs/ppo
+
 calibrate: setup
 	$(BIN)/python -m training.calibrate --scenario feb2024 --seeds 64
 
@@ -31,4 +34,4 @@ bench: setup
 bench-env: setup
 	$(BIN)/python bench/env.py
 
-.PHONY: setup demo evaluate calibrate test bench bench-env
+.PHONY: setup demo evaluate train calibrate test bench bench-env

@@ -6,8 +6,9 @@
 ``--policies`` names baselines (``agents.names()``) and saved models as ``label:path`` (read with
 ``agents.load``; the label names the row). Every model is loaded and checked before any episode
 runs: its observation and action shapes must be the scenario's, and it must have been trained on
-``--scenario`` without other config overrides unless ``--cross-scenario`` is given (a model saved
-without its ``.meta.json`` has no known scenario and is checked on shapes only).
+``--scenario`` with the run's ``--env-kwargs`` (config overrides of every episode) unless
+``--cross-scenario`` is given (a model saved without its ``.meta.json`` has no known scenario and is
+checked on shapes only).
 
 Every policy plays the same episodes: episode j of every policy uses seed ``seed + j`` (same books,
 peer types and exogenous shocks), so differences between rows come from the policies. Episodes run
@@ -73,6 +74,9 @@ class Args:
     cross_scenario: bool = False
     """allow label:path models trained on another scenario or with config overrides (their
     observation and action shapes must still match)"""
+    env_kwargs: dict = field(default_factory=dict)
+    """config overrides of every episode (CLI: --env-kwargs key=value ...), e.g. those a model was
+    trained with"""
 
 
 @dataclass
@@ -112,6 +116,9 @@ def _check(args: Args) -> list[tuple[str, str | None]]:
     """The rows of ``args.policies``: (name, None) for a baseline, (label, path) for a saved model."""
     if args.scenario not in dma_gym.scenarios.names():
         raise ValueError(f"unknown scenario {args.scenario!r}; known: {', '.join(dma_gym.scenarios.names())}")
+    if not isinstance(args.env_kwargs, dict):
+        raise ValueError(f"env_kwargs={args.env_kwargs!r}: must be a dict of config overrides")
+    dma_gym.scenarios.get(args.scenario, **args.env_kwargs)  # an invalid override fails here, by name
     entries = [p.strip() for p in args.policies.split(",") if p.strip()]
     if not entries:
         raise ValueError("--policies is empty")
@@ -163,7 +170,7 @@ def _load_models(rows: list[tuple[str, str | None]], args: Args) -> dict:
     models = {}
     if all(path is None for _, path in rows):
         return models
-    probe = DMAUnwindVectorEnv(num_envs=1, scenario=args.scenario)
+    probe = DMAUnwindVectorEnv(num_envs=1, scenario=args.scenario, **args.env_kwargs)
     config = probe.config
     spaces = {"observation": probe.single_observation_space, "action": probe.single_action_space}
     probe.close()
@@ -184,8 +191,10 @@ def _load_models(rows: list[tuple[str, str | None]], args: Args) -> dict:
                 raise ValueError(f"--policies {label}:{path}: the model (trained on {trained}) has {what}s of shape "
                                  f"{shape}, {here} has {space.shape}")
         if policy.config is not None and policy.config != config and not args.cross_scenario:
+            ov = f"overrides {args.env_kwargs}" if args.env_kwargs else "no overrides"
             raise ValueError(f"--policies {label}:{path}: the model was trained on {trained}, the evaluation runs "
-                             f"{here} without overrides; pass --cross-scenario to evaluate it there anyway")
+                             f"{here} with {ov}; pass the model's --env-kwargs, or --cross-scenario to evaluate "
+                             "it there anyway")
         models[label] = policy
     return models
 
@@ -200,7 +209,7 @@ def run_policy(name: str, args: Args, bar=None, policy: agents.Policy | None = N
     steps = np.zeros(n_ep, np.int64)
     history: list = []
     E = min(args.num_envs, n_ep)
-    venv = DMAUnwindVectorEnv(num_envs=E, scenario=args.scenario)
+    venv = DMAUnwindVectorEnv(num_envs=E, scenario=args.scenario, **args.env_kwargs)
     if policy is None:
         policy = agents.make(name, venv)
     eng = venv.engine  # the Engine the vector env steps: its state is read after each step
@@ -357,12 +366,16 @@ def parse(argv: list[str] | None = None) -> Args:
     for f, fld in Args.__dataclass_fields__.items():
         flag = "--" + f.replace("_", "-")
         doc = docs.get(f, "").replace("%", "%%")
-        if fld.type in ("bool", bool):
+        if f == "env_kwargs":
+            p.add_argument(flag, nargs="*", default=[], metavar="KEY=VALUE", help=doc)
+        elif fld.type in ("bool", bool):
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=fld.default, help=doc)
         else:
             p.add_argument(flag, type=type(fld.default), default=fld.default, help=doc)
-    ns = p.parse_args(argv)
-    return Args(**vars(ns))
+    ns = vars(p.parse_args(argv))
+    from training.train import parse_env_kwargs
+    ns["env_kwargs"] = parse_env_kwargs(ns["env_kwargs"])
+    return Args(**ns)
 
 
 if __name__ == "__main__":

@@ -122,7 +122,13 @@ def parse_env_kwargs(items: list[str]) -> dict[str, Any]:
         if "=" not in item:
             raise ValueError(f"--env-kwargs {item!r}: expected key=value")
         key, value = item.split("=", 1)
-        out[key.strip()] = _yaml().safe_load(value)
+        parsed = _yaml().safe_load(value)
+        if isinstance(parsed, str):  # YAML 1.1 reads 1e-5 (no dot) as a string
+            try:
+                parsed = float(parsed)
+            except ValueError:
+                pass
+        out[key.strip()] = parsed
     return out
 
 
@@ -401,7 +407,8 @@ def final_table(args: Args, env_kwargs: dict[str, Any], out: Path, model_path: P
     from training import evaluate as ev
     baselines = AC_BASELINES if args.scenario == "almgren_chriss" else MARKET_BASELINES
     eargs = ev.Args(scenario=args.scenario, policies=f"{baselines},{args.algo}:{model_path}",
-                    episodes=args.final_episodes, seed=0, out=str(out / "eval"), progress=False)
+                    episodes=args.final_episodes, seed=0, out=str(out / "eval"), progress=False,
+                    env_kwargs=env_kwargs)
     results = ev.evaluate(eargs)
     print(ev.format_table(results, args.scenario, 0))
     ev.write_outputs(results, Path(eargs.out))

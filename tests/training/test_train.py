@@ -67,6 +67,7 @@ def test_parse_seeds_and_env_kwargs():
         with pytest.raises(ValueError, match="--seeds"):
             tr.parse_seeds(bad)
     assert tr.parse_env_kwargs(["leverage=3", "shock_day_range=[5, 20]"]) == {"leverage": 3, "shock_day_range": [5, 20]}
+    assert tr.parse_env_kwargs(["risk_aversion=1e-05", "scenario_name=x"]) == {"risk_aversion": 1e-5, "scenario_name": "x"}
     with pytest.raises(ValueError, match="key=value"):
         tr.parse_env_kwargs(["leverage"])
 
@@ -131,3 +132,16 @@ def test_bad_arguments_raise_before_anything_is_written(tmp_path):
     assert not (tmp_path / "run").exists()
     with pytest.raises(ValueError, match="no config.yaml"):
         tr.main(tr.Args(resume=str(tmp_path), timesteps=10, progress=False))
+
+
+def test_a_run_with_env_overrides_gets_its_final_table_on_those_overrides(tmp_path):
+    """The final table plays the run's --env-kwargs (training.evaluate --env-kwargs), so a model
+    trained with overrides is compared with the baselines on the same market."""
+    res = tr.main(_args(tmp_path, "ppo", env_kwargs=["leverage=3.0"], timesteps=128, eval_freq=0,
+                        checkpoint_freq=0, final_episodes=2))
+    assert set(res["final"]) >= {"hold", "dump", "ppo"}
+    from training import evaluate as ev
+    with pytest.raises(ValueError, match="overrides"):
+        ev.evaluate(ev.Args(scenario="calm", policies=f"ppo:{tmp_path / 'run' / 'best_model.zip'}", episodes=2,
+                            out="", progress=False))
+    assert ev.parse(["--env-kwargs", "leverage=3.0"]).env_kwargs == {"leverage": 3.0}
