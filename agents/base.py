@@ -103,24 +103,8 @@ class RulePolicy:
         raise NotImplementedError
 
     def _check(self, observation: Any) -> np.ndarray:
-        try:
-            obs = np.asarray(observation, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"observation must be numeric, got {type(observation).__name__}: {exc}") from None
-        d = self.obs_dim
-        if not (obs.shape == (d,) or (obs.ndim == 2 and obs.shape[1] == d and obs.shape[0] >= 1)):
-            raise ValueError(f"observation has shape {obs.shape}, expected ({d},) or (n, {d})")
-        if not math.isfinite(obs.sum()):
-            bad = np.argwhere(~np.isfinite(obs))[0].tolist()
-            raise ValueError(f"observation contains NaN or inf (first at index {bad})")
-        out = (obs < self._low - _BOUND_SLACK) | (obs > self._high + _BOUND_SLACK)
-        if out.any():
-            bad = np.argwhere(out)[0].tolist()
-            j = bad[-1]
-            raise ValueError(f"observation outside the observation space at index {bad} (feature {j}: "
-                             f"{obs[tuple(bad)]!r} not in [{self._low[j]:g}, {self._high[j]:g}]); rule "
-                             "policies need the env's raw observations (no normalising wrapper)")
-        return obs
+        return check_observation(observation, self._low, self._high,
+                                 "rule policies need the env's raw observations (no normalising wrapper)")
 
 
 def resolve_env(env: Any) -> tuple[MarketConfig | AlmgrenChrissConfig, spaces.Box, spaces.Box]:
@@ -145,3 +129,26 @@ def resolve_env(env: Any) -> tuple[MarketConfig | AlmgrenChrissConfig, spaces.Bo
         e = inner if inner is not None and inner is not e else getattr(e, "venv", None)
     raise ValueError(f"env={env!r}: not a DMAUnwind env (gym.make/make_vec('DMAUnwind-v0'), "
                      "DMAUnwindVectorEnv or dma_gym.adapters.sb3.make_sb3_vec_env): no scenario config found")
+
+
+def check_observation(observation: Any, low: np.ndarray, high: np.ndarray, hint: str) -> np.ndarray:
+    """``observation`` as a float64 (obs_dim,) or (n, obs_dim) array inside [low, high] (up to
+    float32 rounding); else ValueError naming the problem (type, shape, NaN/inf with its index,
+    the first feature out of bounds) followed by ``hint``."""
+    try:
+        obs = np.asarray(observation, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"observation must be numeric, got {type(observation).__name__}: {exc}") from None
+    d = low.shape[0]
+    if not (obs.shape == (d,) or (obs.ndim == 2 and obs.shape[1] == d and obs.shape[0] >= 1)):
+        raise ValueError(f"observation has shape {obs.shape}, expected ({d},) or (n, {d})")
+    if not math.isfinite(obs.sum()):
+        bad = np.argwhere(~np.isfinite(obs))[0].tolist()
+        raise ValueError(f"observation contains NaN or inf (first at index {bad})")
+    out = (obs < low - _BOUND_SLACK) | (obs > high + _BOUND_SLACK)
+    if out.any():
+        bad = np.argwhere(out)[0].tolist()
+        j = bad[-1]
+        raise ValueError(f"observation outside the observation space at index {bad} (feature {j}: "
+                         f"{obs[tuple(bad)]!r} not in [{low[j]:g}, {high[j]:g}]); {hint}")
+    return obs

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import os
 import pickle
 import pickletools
@@ -43,6 +42,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
 import dma_gym
+from agents.base import check_observation
 from dma_gym.config.params import AlmgrenChrissConfig, MarketConfig
 
 FORMAT = "dma_gym-sb3/1"
@@ -51,7 +51,6 @@ _META_KEYS = ("format", "algo", "scenario", "env_kwargs", "observation_shape", "
 # module of the saved policy class -> algorithm (ActorCriticPolicy also serves A2C: see _infer_algo)
 _POLICY_MODULES = {"stable_baselines3.common.policies": "ppo", "stable_baselines3.sac.policies": "sac",
                    "stable_baselines3.td3.policies": "td3"}
-_BOUND_SLACK = 1e-6  # as agents.base: observations are clipped to the box in float32
 
 
 def sidecars(path: str | os.PathLike) -> tuple[Path, Path, Path]:
@@ -439,21 +438,5 @@ class TrainedPolicy:
         return (act[0] if single else act), state
 
     def _check(self, observation: Any) -> np.ndarray:
-        try:
-            obs = np.asarray(observation, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"observation must be numeric, got {type(observation).__name__}: {exc}") from None
-        d = self.obs_dim
-        if not (obs.shape == (d,) or (obs.ndim == 2 and obs.shape[1] == d and obs.shape[0] >= 1)):
-            raise ValueError(f"observation has shape {obs.shape}, expected ({d},) or (n, {d})")
-        if not math.isfinite(obs.sum()):
-            bad = np.argwhere(~np.isfinite(obs))[0].tolist()
-            raise ValueError(f"observation contains NaN or inf (first at index {bad})")
-        out = (obs < self._low - _BOUND_SLACK) | (obs > self._high + _BOUND_SLACK)
-        if out.any():
-            bad = np.argwhere(out)[0].tolist()
-            j = bad[-1]
-            raise ValueError(f"observation outside the observation space at index {bad} (feature {j}: "
-                             f"{obs[tuple(bad)]!r} not in [{self._low[j]:g}, {self._high[j]:g}]); a "
-                             "TrainedPolicy normalises by itself: pass the env's raw observations")
-        return obs
+        return check_observation(observation, self._low, self._high,
+                                 "a TrainedPolicy normalises by itself: pass the env's raw observations")

@@ -34,10 +34,7 @@ positions over time).
 """
 from __future__ import annotations
 
-import argparse
-import ast
 import csv
-import inspect
 import math
 import re
 import sys
@@ -50,6 +47,7 @@ import numpy as np
 import agents
 import dma_gym
 from dma_gym.envs.vector_env import DMAUnwindVectorEnv
+from training.cli import parse_args
 
 METRICS = ("final_nav", "liquidated", "shortfall_pct", "completion", "max_drawdown")
 
@@ -351,31 +349,8 @@ def main(args: Args) -> list[PolicyResult]:
     return results
 
 
-def _field_docs(cls: type) -> dict[str, str]:
-    """The docstring under each field of dataclass ``cls``, read from its source."""
-    body = ast.parse(inspect.getsource(cls)).body[0].body
-    return {a.target.id: " ".join(b.value.value.split()) for a, b in zip(body, body[1:])
-            if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)
-            and isinstance(b.value.value, str)}
-
-
 def parse(argv: list[str] | None = None) -> Args:
-    p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    docs = _field_docs(Args)
-    for f, fld in Args.__dataclass_fields__.items():
-        flag = "--" + f.replace("_", "-")
-        doc = docs.get(f, "").replace("%", "%%")
-        if f == "env_kwargs":
-            p.add_argument(flag, nargs="*", default=[], metavar="KEY=VALUE", help=doc)
-        elif fld.type in ("bool", bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=fld.default, help=doc)
-        else:
-            p.add_argument(flag, type=type(fld.default), default=fld.default, help=doc)
-    ns = vars(p.parse_args(argv))
-    from training.train import parse_env_kwargs
-    ns["env_kwargs"] = parse_env_kwargs(ns["env_kwargs"])
-    return Args(**ns)
+    return parse_args(Args, "python -m training.evaluate", __doc__.split("\n\n")[0], argv)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ generators are not restored, so a resumed run is not bit-identical to an uninter
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import importlib.metadata
 import inspect
@@ -52,6 +51,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from training.cli import parse_args, parse_env_kwargs
 
 TRAIN_SEED_BASE = 1_000_000
 EVAL_SEED_BASE = 500_000
@@ -113,23 +114,6 @@ def _yaml():
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ValueError("training.train needs PyYAML: pip install -e '.[train]'") from exc
     return yaml
-
-
-def parse_env_kwargs(items: list[str]) -> dict[str, Any]:
-    """``["leverage=3", "shock_day_range=[5, 20]"]`` -> ``{"leverage": 3, ...}`` (values as YAML)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--env-kwargs {item!r}: expected key=value")
-        key, value = item.split("=", 1)
-        parsed = _yaml().safe_load(value)
-        if isinstance(parsed, str):  # YAML 1.1 reads 1e-5 (no dot) as a string
-            try:
-                parsed = float(parsed)
-            except ValueError:
-                pass
-        out[key.strip()] = parsed
-    return out
 
 
 def hyperparameters(algo: str, scenario: str, config: str = "") -> dict[str, Any]:
@@ -479,16 +463,7 @@ def main(args: Args) -> dict[str, Any]:
 
 
 def parse(argv: list[str] | None = None) -> Args:
-    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0])
-    for name, fld in Args.__dataclass_fields__.items():
-        flag = "--" + name.replace("_", "-")
-        if name == "env_kwargs":
-            p.add_argument(flag, nargs="*", default=[], metavar="KEY=VALUE", help=fld.metadata.get("doc"))
-        elif isinstance(fld.default, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=fld.default)
-        else:
-            p.add_argument(flag, type=type(fld.default), default=fld.default)
-    return Args(**vars(p.parse_args(argv)))
+    return parse_args(Args, "python -m training.train", __doc__.split("\n\n")[0], argv)
 
 
 if __name__ == "__main__":
