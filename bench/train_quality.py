@@ -2,6 +2,7 @@
 
     python bench/train_quality.py ac [--out runs/quality_ac]
     python bench/train_quality.py dma [--timesteps 5000000] [--seeds 0-2] [--episodes 200] [--out runs/quality_dma]
+    python bench/train_quality.py react --out runs/quality_dma [--seeds 0-2]   # the state reactions again
 
 Not part of CI (minutes to hours on 2 cores); every figure it prints comes from the run.
 
@@ -19,7 +20,8 @@ policy's sales and the price move before them (an adaptive seller sells more aft
 ``training.evaluate`` on ``--episodes`` held-out seeds (0 ..) with every baseline; prints the table,
 the mean and 95% CI across training seeds, and draws ``schedule.png``: mean exposure per tier and
 futures over the episode, with a 10-90% band over episodes, for the trained policies and the
-baselines.
+baselines, then each seed's actions in given states (margin call, warning line, limit-down queues,
+a deep IM discount) against the other steps.
 """
 from __future__ import annotations
 
@@ -182,6 +184,42 @@ def dma_part(out: Path, timesteps: int, seeds: list[int], episodes: int) -> None
                "ppo_nav": nav, "ppo_liquidated": liq, "table": [r.summary() for r in results]}
     (out / "dma_quality.json").write_text(json.dumps(summary, indent=1))
     _plot(out, seeds, base, episodes=64)
+    reactions(out, seeds, episodes)
+
+
+def reactions(out: Path, seeds: list[int], episodes: int = 200) -> None:
+    """How each trained seed acts in given states of ``episodes`` held-out episodes (its own
+    broker-free steps): mean actions under a margin call and below the warning line, micro-cap
+    sales when over 20% of micro-cap names are limit-down, futures actions when the IM discount is
+    deeper than 30% annualised, each against the other steps."""
+    from dma_gym.core.enums import O
+    for s in seeds:
+        pol = agents.load(out / f"seed_{s}" / "best_model.zip")
+        env = DMAUnwindVectorEnv(episodes, "feb2024")
+        obs, _ = env.reset(seed=0)
+        done = np.zeros(episodes, bool)
+        rows = []
+        while not done.all():
+            act, _ = pol.predict(obs)
+            live = ~done & (obs[:, O.FORCED_LIQUIDATION] < 0.5)
+            rows.append(np.c_[obs[live], act[live]])
+            obs, _, term, trunc, _ = env.step(act)
+            done |= term | trunc
+        x = np.concatenate(rows)
+        o, a = x[:, :-8], x[:, -8:]
+
+        def cmp(mask, j):
+            return f"{a[mask, j].mean():+.2f} (n={int(mask.sum())}) vs {a[~mask, j].mean():+.2f}"
+
+        call = o[:, O.MARGIN_CALL] > 0.5
+        warn = o[:, O.WARNING] > 0.5
+        queue = (o[:, O.LIMIT_DOWN_MICRO] > 0.2) & (o[:, O.EXPOSURE_MICRO] > 0.05)
+        deep = o[:, O.BASIS_ANN_IM] < -0.3
+        print(f"seed {s} ({len(o)} steps): actions in a state vs the other steps")
+        print(f"  margin call:        CSI300 buy {cmp(call, 0)}   IM {cmp(call, 7)}")
+        print(f"  below warning line: CSI300 buy {cmp(warn, 0)}   IM {cmp(warn, 7)}")
+        print(f"  micro limit-down > 20% (micro held): micro {cmp(queue, 4)}")
+        print(f"  IM discount > 30% ann.: IM {cmp(deep, 7)}   IC {cmp(deep, 6)}")
 
 
 def _plot(out: Path, seeds: list[int], base, episodes: int) -> None:
@@ -211,7 +249,7 @@ def _plot(out: Path, seeds: list[int], base, episodes: int) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("part", choices=["ac", "dma"])
+    p.add_argument("part", choices=["ac", "dma", "react"])
     p.add_argument("--out", default="")
     p.add_argument("--timesteps", type=int, default=5_000_000)
     p.add_argument("--seeds", default="0-2")
@@ -221,6 +259,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     if a.part == "ac":
         ac_part(out)
+    elif a.part == "react":  # reactions of the seeds trained by an earlier ``dma`` run in --out
+        reactions(out, tr.parse_seeds(a.seeds), a.episodes)
     else:
         dma_part(out, a.timesteps, tr.parse_seeds(a.seeds), a.episodes)
 
