@@ -208,7 +208,7 @@ def evaluate_model(model, norm, scenario: str, env_kwargs: dict[str, Any], episo
     ret = np.zeros(episodes)
     nav = np.full(episodes, np.nan)
     liq = np.full(episodes, np.nan)
-    market = "nav" in env.engine.info_dict(0)
+    market = env.config.model_id == 0  # the DMA market (1: the Almgren-Chriss benchmark)
     while not done.all():
         o = norm.normalize_obs(obs) if norm is not None else obs
         act, _ = model.predict(o, deterministic=True)

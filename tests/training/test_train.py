@@ -145,3 +145,20 @@ def test_a_run_with_env_overrides_gets_its_final_table_on_those_overrides(tmp_pa
         ev.evaluate(ev.Args(scenario="calm", policies=f"ppo:{tmp_path / 'run' / 'best_model.zip'}", episodes=2,
                             out="", progress=False))
     assert ev.parse(["--env-kwargs", "leverage=3.0"]).env_kwargs == {"leverage": 3.0}
+
+
+class _Zero:
+    """A stand-in model: always the zero action."""
+
+    def __init__(self, act_dim):
+        self.act_dim = act_dim
+
+    def predict(self, obs, deterministic=True):
+        return np.zeros((obs.shape[0], self.act_dim), np.float32), None
+
+
+def test_the_evaluation_score_is_the_nav_in_the_market_and_the_return_in_almgren_chriss():
+    ac = tr.evaluate_model(_Zero(1), None, "almgren_chriss", {}, episodes=3, seed=5)
+    assert ac["score"] == ac["mean_return"] and np.isnan(ac["mean_nav"]) and np.isnan(ac["liquidation_rate"])
+    mk = tr.evaluate_model(_Zero(8), None, "calm", {}, episodes=3, seed=5)
+    assert mk["score"] == mk["mean_nav"] and np.isfinite(mk["liquidation_rate"])
