@@ -57,7 +57,6 @@ The importable core is :func:`calibrate`; :func:`format_report` renders its resu
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
@@ -71,6 +70,7 @@ from dma_gym import Engine
 from dma_gym.config import MarketConfig
 from dma_gym.core.layout import State
 from dma_gym.market import Market
+from training.cli import run
 
 CSI300, CSI500, CSI1000, CSI2000, MICRO = range(5)
 IF, IC, IM = range(3)
@@ -564,10 +564,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for f, v in Args.__dataclass_fields__.items():
-        if isinstance(v.default, bool):
-            p.add_argument(f"--{f}", action=argparse.BooleanOptionalAction, default=v.default)
-        else:
-            p.add_argument(f"--{f}", type=type(v.default), default=v.default)
-    main(Args(**vars(p.parse_args())))
+    run(Args, main, "python -m training.calibrate", __doc__.splitlines()[0])

@@ -7,7 +7,8 @@ import argparse
 import ast
 import dataclasses
 import inspect
-from typing import Any
+import sys
+from typing import Any, Callable
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -59,3 +60,13 @@ def parse_args(cls: type, prog: str, description: str, argv: list[str] | None = 
     if "env_kwargs" in fields and isinstance(fields["env_kwargs"].default_factory(), dict):
         ns["env_kwargs"] = parse_env_kwargs(ns["env_kwargs"])
     return cls(**ns)
+
+
+def run(cls: type, main: Callable[[Any], Any], prog: str, description: str) -> None:
+    """A script's entry point: parse the command line into ``cls``, call ``main`` with it, and
+    turn a ValueError (bad input, named by the message) into ``error: ...`` on stderr, exit 2."""
+    try:
+        main(parse_args(cls, prog, description))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,7 +1,6 @@
 """Main demo: the feb2024 scenario with its heuristic population, day by day, next to calm."""
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import dataclass
 
@@ -12,6 +11,7 @@ from dma_gym import Engine
 from dma_gym.config import FUTURES_NAMES, TIER_NAMES, MarketConfig
 from dma_gym.core.layout import State
 from dma_gym.market import Market
+from training.cli import run
 
 
 @dataclass
@@ -135,7 +135,4 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__)
-    for f, v in Args.__dataclass_fields__.items():
-        p.add_argument(f"--{f}", type=type(v.default), default=v.default)
-    main(Args(**vars(p.parse_args())))
+    run(Args, main, "python -m training.demo", __doc__)

@@ -47,7 +47,7 @@ import numpy as np
 import agents
 import dma_gym
 from dma_gym.envs.vector_env import DMAUnwindVectorEnv
-from training.cli import parse_args
+from training.cli import parse_args, run
 
 METRICS = ("final_nav", "liquidated", "shortfall_pct", "completion", "max_drawdown")
 
@@ -354,8 +354,4 @@ def parse(argv: list[str] | None = None) -> Args:
 
 
 if __name__ == "__main__":
-    try:
-        main(parse())
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run(Args, main, "python -m training.evaluate", __doc__.split("\n\n")[0])

@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from training.cli import parse_args, parse_env_kwargs
+from training.cli import parse_args, parse_env_kwargs, run
 
 TRAIN_SEED_BASE = 1_000_000
 EVAL_SEED_BASE = 500_000
@@ -467,8 +467,4 @@ def parse(argv: list[str] | None = None) -> Args:
 
 
 if __name__ == "__main__":
-    try:
-        main(parse())
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run(Args, main, "python -m training.train", __doc__.split("\n\n")[0])
