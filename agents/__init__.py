@@ -19,6 +19,7 @@ _REGISTRY: dict[str, str] = {
     "twap": "agents.baselines:Twap",
     "pov": "agents.baselines:Pov",
     "almgren_chriss": "agents.baselines:AlmgrenChriss",
+    "nash": "agents.baselines:Nash",
     "margin_trigger": "agents.baselines:MarginTrigger",
     "rotate_large": "agents.baselines:RotateLarge",
     "deleverage_target": "agents.baselines:DeleverageTarget",
@@ -27,9 +28,20 @@ _REGISTRY: dict[str, str] = {
 __all__ = ["Policy", "RulePolicy", "load", "make", "names", "resolve_env"]
 
 
-def names() -> list[str]:
-    """The registered policy names."""
-    return sorted(_REGISTRY)
+def names(kind: str | None = None) -> list[str]:
+    """The registered policy names; ``kind="market"`` or ``"almgren_chriss"``: those that run in
+    that kind of scenario (market-only and almgren_chriss-only rules left out of the other)."""
+    if kind is None:
+        return sorted(_REGISTRY)
+    if kind not in ("market", "almgren_chriss"):
+        raise ValueError(f"kind={kind!r}: allowed None, 'market' or 'almgren_chriss'")
+    out = []
+    for name, ref in sorted(_REGISTRY.items()):
+        module, cls = ref.split(":")
+        c = getattr(importlib.import_module(module), cls)
+        if not (c.market_only if kind == "almgren_chriss" else c.ac_only):
+            out.append(name)
+    return out
 
 
 def make(name: str, env: Any, **kwargs: Any) -> RulePolicy:

@@ -47,6 +47,7 @@ class RulePolicy:
 
     name: ClassVar[str] = ""
     market_only: ClassVar[bool] = False  # True: needs a MarketConfig scenario (not almgren_chriss)
+    ac_only: ClassVar[bool] = False  # True: needs the almgren_chriss scenario
 
     def __init__(self, config: MarketConfig | AlmgrenChrissConfig, observation_space: spaces.Box,
                  action_space: spaces.Box):
@@ -59,6 +60,8 @@ class RulePolicy:
         if self.market_only and self.is_ac:
             raise ValueError(f"policy {self.name!r} needs a market scenario (calm, feb2024, ...); "
                              "the almgren_chriss scenario has one stock and no tiers, futures or margin")
+        if self.ac_only and not self.is_ac:
+            raise ValueError(f"policy {self.name!r} needs the almgren_chriss scenario (one stock, linear impact)")
         self.config = config
         self.observation_space = observation_space
         self.action_space = action_space

@@ -17,12 +17,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from agents.base import RulePolicy
-from agents.closed_form import almgren_chriss_from_config
+from agents.closed_form import almgren_chriss_from_config, nash_discrete
 from dma_gym.config.params import FUTURES_NAMES, TIER_NAMES, AlmgrenChrissConfig
 from dma_gym.core.enums import OBS_FEATURES
 
-__all__ = ["AlmgrenChriss", "DeleverageTarget", "Dump", "Hold", "MarginTrigger", "Pov", "RotateLarge", "Twap",
-           "pov_volume_estimate"]
+__all__ = ["AlmgrenChriss", "DeleverageTarget", "Dump", "Hold", "MarginTrigger", "Nash", "Pov", "RotateLarge",
+           "Twap", "pov_volume_estimate"]
 
 _IDX = {name: i for i, (name, _, _) in enumerate(OBS_FEATURES)}
 _TIERS = tuple(t.lower() for t in TIER_NAMES)
@@ -203,6 +203,52 @@ class AlmgrenChriss(_Baseline):
         if self.is_ac:
             return -share[:, None]
         return self._market(obs, np.repeat(share[:, None], N_TIERS, axis=1))
+
+
+class Nash(_Baseline):
+    """One seller's schedule in the symmetric discrete Nash equilibrium of the multi-seller
+    Almgren-Chriss game (``agents.closed_form.nash_discrete``, docs/model.md §12.3-12.4), as a
+    share of what remains; almgren_chriss scenario only.
+
+    The game is the scenario's: ``n_sellers`` sellers of X shares each, all filled at
+    S_{k-1} - eta N_k / tau with N_k the sellers' aggregate trade, the price falling by gamma N_k;
+    each minimises E + (alpha/2) Var of its own shortfall. At step k the policy sells
+    n_{k+1} / x_k of its remaining shares, so with every seller playing it the holdings follow
+    the equilibrium x_0..x_M; a seller facing N - 1 of these plays a best response when it plays
+    it too. With one seller it is the Almgren-Chriss schedule (alpha = 2 lambda).
+
+    Args:
+        risk_aversion: alpha in E + (alpha/2) Var (default: 2 x the config's ``risk_aversion``,
+            the scenario's lambda in E + lambda Var), >= 0; 0 is the risk-neutral game of
+            Carlin-Lobo-Viswanathan.
+        n_sellers: N of the game (default: the config's ``n_sellers``), int >= 1.
+    """
+
+    name = "nash"
+    ac_only = True
+
+    def __init__(self, config, observation_space, action_space, *, risk_aversion: float | None = None,
+                 n_sellers: int | None = None):
+        super().__init__(config, observation_space, action_space)
+        c = config
+        self.risk_aversion = 2.0 * c.risk_aversion if risk_aversion is None else _real("risk_aversion", risk_aversion, 0.0)
+        n = c.n_sellers if n_sellers is None else n_sellers
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n_sellers={n!r}: must be a positive int")
+        self.n_sellers = int(n)
+        x = nash_discrete(self.n_sellers, c.initial_shares, c.horizon_days, c.steps, c.eta, c.gamma, c.sigma,
+                          self.risk_aversion)
+        self.holdings = x
+        trades = x[:-1] - x[1:]
+        share = np.divide(trades, x[:-1], out=np.ones_like(trades), where=x[:-1] > 0.0)
+        share[-1] = 1.0
+        self._share = np.clip(share, 0.0, 1.0)
+
+    def _params_repr(self):
+        return f"risk_aversion={self.risk_aversion}, n_sellers={self.n_sellers}"
+
+    def _act(self, obs):
+        return -self._share[np.clip(self._step_index(obs), 0, self.steps - 1)][:, None]
 
 
 def _sinh_ratio(a: np.ndarray, d: float) -> np.ndarray:

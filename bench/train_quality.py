@@ -163,7 +163,7 @@ def dma_part(out: Path, timesteps: int, seeds: list[int], episodes: int) -> None
     for s in seeds:
         t0 = time.perf_counter()
         tr.main(tr.Args(algo="ppo", scenario="feb2024", timesteps=timesteps, num_envs=8, seed=s,
-                        out=str(out / f"seed_{s}"), eval_freq=max(timesteps // 20, 20_000), eval_episodes=64,
+                        out=str(out / f"seed_{s}"), eval_freq=max(timesteps // 20, 20_000), eval_episodes=128,
                         checkpoint_freq=max(timesteps // 5, 50_000), final_episodes=0, progress=False))
         runs[s] = (time.perf_counter() - t0) / 60.0
     policies = ",".join([tr.MARKET_BASELINES] + [f"ppo{s}:{out / f'seed_{s}' / 'best_model.zip'}" for s in seeds])

@@ -6,5 +6,13 @@ from dma_gym.registration import register_envs
 
 register_envs()
 
+
+def parallel_env(n_agents: int = 2, scenario: str = "feb2024", **overrides):
+    """A PettingZoo ``ParallelEnv`` of ``n_agents`` learning DMA managers in one market
+    (:class:`dma_gym.envs.parallel_env.DMAParallelEnv`; needs ``pettingzoo``)."""
+    from dma_gym.envs.parallel_env import DMAParallelEnv
+    return DMAParallelEnv(n_agents, scenario, **overrides)
+
+
 __version__ = "0.1.0"
-__all__ = ["Engine", "scenarios", "MarketConfig", "AlmgrenChrissConfig", "register_envs", "__version__"]
+__all__ = ["Engine", "parallel_env", "scenarios", "MarketConfig", "AlmgrenChrissConfig", "register_envs", "__version__"]

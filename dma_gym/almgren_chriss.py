@@ -17,8 +17,9 @@ AC_OBS_HIGH = np.array([2.0, 1.0, 10.0], np.float32)
 
 
 class ACMarket(Market):
-    """``Market`` of an :class:`AlmgrenChrissConfig`: one seller (manager 0) of one stock; its
-    action is the share of the remaining holdings to sell this step (or, positive, of X to buy)."""
+    """``Market`` of an :class:`AlmgrenChrissConfig`: ``n_sellers`` sellers (managers 0 .. N - 1)
+    of one stock, each holding X; a seller's action is the share of its remaining holdings to
+    sell this step (or, positive, of X to buy)."""
 
     config: AlmgrenChrissConfig
     obs_low = AC_OBS_LOW
@@ -34,7 +35,7 @@ class ACMarket(Market):
         return 1
 
     def _counts(self) -> tuple[int, int, int, int]:
-        return 1, 1, 1, 1  # one seller, one stock
+        return self.config.n_sellers, 1, 1, 1  # N sellers of one stock
 
     def _scalars(self) -> np.ndarray:
         c = self.config
@@ -88,15 +89,15 @@ class ACMarket(Market):
         s.lo[0] = 0.0
         s.hi[0] = 1e300
         s.log_fund[0] = u.price0
-        s.hold[0, 0, 0] = c.initial_shares
-        s.gross[0, 0] = s.gross0[0, 0] = c.initial_shares * c.initial_price
-        s.equity[0, 0] = s.equity0[0, 0] = s.gross[0, 0]
+        s.hold[0, :, 0] = c.initial_shares
+        s.gross[0] = s.gross0[0] = c.initial_shares * c.initial_price
+        s.equity[0] = s.equity0[0] = s.gross[0]
         s.tier_level[0] = s.tier_peak[0] = s.tier_prev_close[0] = 1.0
         s.index_level[0] = s.index_peak[0] = s.index_prev_close[0] = 1.0
         s.fut_price[0] = s.fut_settle[0] = 1.0
         s.days_left[0] = 1e9
         s.margin_ratio[0] = 99.0
-        s.leverage[0, 0] = 1.0
+        s.leverage[0] = 1.0
         return buf, env_segments(dims)
 
     # ---- what a person sees ----------------------------------------------------------------

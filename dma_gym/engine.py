@@ -302,16 +302,18 @@ class Engine:
         never = np.flatnonzero(~self._live).tolist()
         raise RuntimeError(f"Engine.step() before every env was reset (never reset: envs {never})")
 
-    def validate(self, actions: Any, shape: tuple[int, ...]) -> np.ndarray:
+    def validate(self, actions: Any, shape: tuple[int, ...], reshape: bool = True) -> np.ndarray:
         """``actions`` as a float64 array of exactly ``shape`` (a facade's action-space shape),
-        reshaped to the engine's (E, M, act_dim); ValueError on a wrong shape or NaN/inf."""
+        reshaped to the engine's (E, M, act_dim) (``reshape=False``: left in ``shape``, for a
+        facade that fills only some of the rows); ValueError on a wrong shape or NaN/inf."""
         try:
             a = np.asarray(actions, dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"action must be numeric, got {type(actions).__name__}: {exc}") from None
         if a.shape != tuple(shape):
             raise ValueError(f"action has shape {a.shape}, expected {tuple(shape)}; state left unchanged")
-        a = a.reshape(self._io.act_in.shape)
+        if reshape:
+            a = a.reshape(self._io.act_in.shape)
         if not math.isfinite(a.sum()) and not np.isfinite(a).all():
             self._raise_nonfinite(a)
         return a

@@ -27,9 +27,11 @@ Seeds. Training envs are seeded ``1_000_000 + 1000 * seed (+ i)``, periodic eval
 held out from training. The same seed and config give bit-identical weights on the same machine
 (torch on ``--threads`` threads, 1 by default; SB3 seeds python, numpy and torch).
 
-Score. The periodic evaluation (``--eval-episodes`` deterministic episodes) scores a market
-scenario by the mean final NAV and the Almgren-Chriss benchmark by the mean episode return (minus
-the mean-variance shortfall in percent, docs/model.md §12.1).
+Score. The periodic evaluation (``--eval-episodes`` deterministic episodes) scores a policy by its
+mean episode return, the objective it trains on: in a market scenario the mean log final NAV
+(rewards sum to ``log(max(NAV, 1e-6))``, so a forced liquidation weighs what it costs a
+log-utility manager, where the mean NAV would reward a gamble that wins often and ruins
+sometimes); in Almgren-Chriss minus the mean-variance shortfall in percent (docs/model.md §12.1).
 
 ``--resume DIR`` continues DIR's run from its latest checkpoint up to ``--timesteps`` in total:
 model, optimiser, normalisation statistics, step count (and the replay buffer of SAC/TD3); the
@@ -87,7 +89,7 @@ class Args:
     """continue this run folder from its latest checkpoint"""
     eval_freq: int = 20_000
     """env-steps between evaluations on held-out seeds (0: none)"""
-    eval_episodes: int = 32
+    eval_episodes: int = 64
     """episodes per periodic evaluation"""
     checkpoint_freq: int = 50_000
     """env-steps between checkpoints (0: none)"""
@@ -222,7 +224,7 @@ def evaluate_model(model, norm, scenario: str, env_kwargs: dict[str, Any], episo
     env.close()
     return {"mean_return": float(ret.mean()), "mean_nav": float(np.mean(nav)) if market else math.nan,
             "liquidation_rate": float(np.mean(liq)) if market else math.nan,
-            "score": float(np.mean(nav)) if market else float(ret.mean())}
+            "score": float(ret.mean())}
 
 
 def _make_callback(args: Args, env_kwargs: dict[str, Any], out: Path):

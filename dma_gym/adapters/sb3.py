@@ -25,7 +25,60 @@ from dma_gym.envs.vector_env import DMAUnwindVectorEnv
 _SINGLE = {"observation_space": "single_observation_space", "action_space": "single_action_space"}
 
 
-class SB3VecAdapter(VecEnv):
+class _SharedVecEnv(VecEnv):
+    """SB3 ``VecEnv`` whose sub-envs are slots of one batched engine, not separate objects:
+    ``get_attr`` returns the shared value once per requested index (``observation_space`` and
+    ``action_space`` give the single-env spaces, ``render_mode`` the adapter's); ``set_attr`` and
+    ``env_method`` act on the shared env and therefore need all indices (``env_method("render")``
+    renders each requested sub-env); ``env_is_wrapped`` is False for every wrapper: use SB3's
+    ``VecMonitor`` (not ``Monitor``) for episode statistics."""
+
+    _render_mode: str | None = None
+
+    def _shared(self) -> Any:
+        """The object holding the sub-envs' shared attributes."""
+        raise NotImplementedError
+
+    def _render_one(self, i: int) -> np.ndarray | None:
+        return None
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        idx = self._idx(indices)
+        if attr_name == "render_mode":
+            value = self._render_mode
+        else:
+            value = getattr(self._shared(), _SINGLE.get(attr_name, attr_name))  # AttributeError if absent
+        return [value for _ in idx]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        self._need_all(indices, f"set_attr({attr_name!r})")
+        setattr(self._shared(), _SINGLE.get(attr_name, attr_name), value)
+
+    def env_method(self, method_name: str, *method_args, indices: VecEnvIndices = None, **method_kwargs) -> list[Any]:
+        idx = self._idx(indices)
+        if method_name == "render":
+            return [self._render_one(i) for i in idx]
+        self._need_all(indices, f"env_method({method_name!r})")
+        result = getattr(self._shared(), method_name)(*method_args, **method_kwargs)
+        return [result for _ in idx]
+
+    def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
+        return [False for _ in self._idx(indices)]
+
+    def _idx(self, indices: VecEnvIndices) -> list[int]:
+        idx = [int(i) for i in self._get_indices(indices)]
+        bad = [i for i in idx if not 0 <= i < self.num_envs]
+        if bad:
+            raise IndexError(f"env indices {bad} out of range for {self.num_envs} envs")
+        return idx
+
+    def _need_all(self, indices: VecEnvIndices, what: str) -> None:
+        if indices is not None and sorted(set(self._idx(indices))) != list(range(self.num_envs)):
+            raise ValueError(f"{what}: the {self.num_envs} sub-envs share one batched env, so this "
+                             f"applies to all of them; pass indices=None (got {indices!r})")
+
+
+class SB3VecAdapter(_SharedVecEnv):
     """SB3 view of a :class:`DMAUnwindVectorEnv` in same-step autoreset mode (EnvPool's
     ``VecAdapter`` pattern): every ``step`` is one batched core call.
 
@@ -36,12 +89,9 @@ class SB3VecAdapter(VecEnv):
     terminated) and, for envs whose episode ended, ``"terminal_observation"``; ``obs`` already
     holds those envs' reset observations.
 
-    The sub-envs are slots of one batched env, not separate objects: ``get_attr`` returns the
-    shared value once per requested index (``observation_space``/``action_space`` give the
-    single-env spaces, ``render_mode`` the adapter's); ``set_attr`` and ``env_method`` act on the
-    shared env and therefore need all indices, except ``env_method("render")``, which renders
-    each requested sub-env. ``env_is_wrapped`` is False for every wrapper: use SB3's
-    ``VecMonitor`` (not ``Monitor``) for episode statistics.
+    The sub-envs are slots of one batched env (see ``_SharedVecEnv`` for ``get_attr``,
+    ``set_attr``, ``env_method``); use SB3's ``VecMonitor`` (not ``Monitor``) for episode
+    statistics.
 
     Args:
         venv: the batched env; must use ``AutoresetMode.SAME_STEP``.
@@ -104,29 +154,8 @@ class SB3VecAdapter(VecEnv):
     def close(self) -> None:
         self.venv.close()
 
-    # ---- attributes and methods of the (shared) sub-envs ---------------------------------
-    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        idx = self._idx(indices)
-        if attr_name == "render_mode":
-            value = self._render_mode
-        else:
-            value = getattr(self.venv, _SINGLE.get(attr_name, attr_name))  # AttributeError if absent
-        return [value for _ in idx]
-
-    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
-        self._need_all(indices, f"set_attr({attr_name!r})")
-        setattr(self.venv, _SINGLE.get(attr_name, attr_name), value)
-
-    def env_method(self, method_name: str, *method_args, indices: VecEnvIndices = None, **method_kwargs) -> list[Any]:
-        idx = self._idx(indices)
-        if method_name == "render":
-            return [self._render_one(i) for i in idx]
-        self._need_all(indices, f"env_method({method_name!r})")
-        result = getattr(self.venv, method_name)(*method_args, **method_kwargs)
-        return [result for _ in idx]
-
-    def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
-        return [False for _ in self._idx(indices)]
+    def _shared(self) -> Any:
+        return self.venv
 
     def get_images(self) -> Sequence[np.ndarray | None]:
         if self._render_mode != "rgb_array":
@@ -152,18 +181,6 @@ class SB3VecAdapter(VecEnv):
 
         return dashboard(self._history[int(i)])
 
-    def _idx(self, indices: VecEnvIndices) -> list[int]:
-        idx = [int(i) for i in self._get_indices(indices)]
-        bad = [i for i in idx if not 0 <= i < self.num_envs]
-        if bad:
-            raise IndexError(f"env indices {bad} out of range for {self.num_envs} envs")
-        return idx
-
-    def _need_all(self, indices: VecEnvIndices, what: str) -> None:
-        if indices is not None and sorted(set(self._idx(indices))) != list(range(self.num_envs)):
-            raise ValueError(f"{what}: the {self.num_envs} sub-envs share one batched env, so this "
-                             f"applies to all of them; pass indices=None (got {indices!r})")
-
 
 def make_sb3_vec_env(num_envs: int, scenario: str = "feb2024", *, render_mode: str | None = None,
                      **overrides: Any) -> SB3VecAdapter:
@@ -177,3 +194,118 @@ def make_sb3_vec_env(num_envs: int, scenario: str = "feb2024", *, render_mode: s
     """
     venv = DMAUnwindVectorEnv(num_envs, scenario, autoreset_mode=AutoresetMode.SAME_STEP, **overrides)
     return SB3VecAdapter(venv, render_mode=render_mode)
+
+
+class SB3MultiAgentVecEnv(_SharedVecEnv):
+    """Parameter sharing without glue: N managers in each of E markets as one SB3 ``VecEnv`` with
+    one row per learning manager per market (row ``e * R + j``: market e's j-th learning
+    manager), all stepped by one batched core call (same-step autoreset).
+
+    Rows are the :class:`dma_gym.envs.parallel_env.DMAParallelEnv` agents of E independent
+    markets, so one SB3 policy learns from every manager's experience (parameter sharing). The
+    rows of a market end together, when its episode ends (the horizon, or every manager done):
+    a manager whose broker has sold its book out earlier stays a row, acting on nothing, with
+    the market's NAV changes of its leftover cash (near zero) as rewards, so that SB3 sees one
+    episode per manager per market. ``terminal_observation`` and ``TimeLimit.truncated`` follow
+    SB3's conventions.
+
+    ``reward``: ``"selfish"`` (each manager's own reward: its change of log NAV) or
+    ``"cooperative"`` (the mean over the market's N managers: an episode's rewards sum to their
+    mean log NAV). ``fixed``: managers driven by a given policy (``agents.make(...)`` or a trained
+    one) rather than by the learner; they are not rows (R = N - len(fixed)), act on their own
+    observations, and count in the cooperative mean. ``seed(s)`` seeds market e with s + e * R
+    (the seed of its first row).
+
+    Args:
+        num_markets: E >= 1.
+        n_agents: N >= 1 managers driven by actions in each market (the scenario's other managers
+            follow their peer rules; see ``DMAParallelEnv``).
+        scenario: scenario name.
+        reward: ``"selfish"`` or ``"cooperative"``.
+        fixed: {manager index: Policy} for managers not learning.
+        max_episode_steps: optional time limit.
+        **overrides: validated config fields.
+    """
+
+    def __init__(self, num_markets: int, n_agents: int, scenario: str = "feb2024", *, reward: str = "selfish",
+                 fixed: dict[int, Any] | None = None, max_episode_steps: int | None = None, **overrides: Any):
+        from dma_gym.engine import Engine
+        from dma_gym.envs.parallel_env import n_agents_checked, stampede_config
+
+        if reward not in ("selfish", "cooperative"):
+            raise ValueError(f"reward={reward!r}: allowed 'selfish' or 'cooperative'")
+        n = n_agents_checked(n_agents)
+        fixed = dict(fixed or {})
+        bad = [k for k in fixed if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < n]
+        if bad:
+            raise ValueError(f"fixed={sorted(map(repr, bad))}: keys must be manager indices in [0, {n})")
+        if len(fixed) >= n:
+            raise ValueError(f"fixed drives all {n} managers: at least one must learn")
+        missing = [k for k, p in fixed.items() if not callable(getattr(p, "predict", None))]
+        if missing:
+            raise ValueError(f"fixed[{missing[0]}] has no predict(obs): pass a Policy (agents.make or agents.load)")
+        self.scenario = scenario
+        self.config = stampede_config(scenario, n, overrides)
+        self.reward_mode = reward
+        self.engine = g = Engine(self.config, num_markets, learners=range(n), autoreset="same_step",
+                                 max_episode_steps=max_episode_steps)
+        self.n_agents = n
+        self.num_markets = g.num_envs
+        self.fixed = {int(k): p for k, p in sorted(fixed.items())}
+        self.free = np.array([m for m in range(n) if m not in self.fixed], np.int64)
+        self.rows_per_market = R = self.free.size
+        self.single_action_space, self.single_observation_space = g.single_spaces()
+        self._act = np.zeros((g.num_envs, n, g.act_dim))
+        self._actions: np.ndarray | None = None
+        super().__init__(g.num_envs * R, self.single_observation_space, self.single_action_space)
+
+    def _shared(self) -> Any:
+        return self
+
+    def _rows(self, x: np.ndarray) -> np.ndarray:
+        """(E, N, ...) per manager -> (E * R, ...) rows of the learning managers."""
+        return x[:, self.free].reshape((self.num_envs,) + x.shape[2:])
+
+    def _infos(self, e: int, final: bool) -> list[dict[str, Any]]:
+        return [self.engine.info_dict(e, int(m), final=final) for m in self.free]
+
+    def reset(self) -> VecEnvObs:
+        R = self.rows_per_market
+        seeds = list(self._seeds)
+        self.engine.reset([seeds[e * R] for e in range(self.num_markets)])
+        self.reset_infos = [d for e in range(self.num_markets) for d in self._infos(e, False)]
+        self._reset_seeds()
+        self._reset_options()
+        return self._rows(self.engine.obs).copy()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = actions
+
+    def step_wait(self) -> VecEnvStepReturn:
+        if self._actions is None:
+            raise RuntimeError("step_wait() called without a pending step_async(actions)")
+        actions, self._actions = self._actions, None
+        g = self.engine
+        E, R = self.num_markets, self.rows_per_market
+        a = g.validate(actions, (self.num_envs, g.act_dim), reshape=False).reshape(E, R, g.act_dim)  # raises first
+        self._act[:, self.free] = a
+        for m, pol in self.fixed.items():
+            self._act[:, m] = np.asarray(pol.predict(g.obs[:, m], deterministic=True)[0], np.float64)
+        g.step(self._act)
+        rew = g.reward if self.reward_mode == "selfish" else np.repeat(g.reward.mean(1, keepdims=True), self.n_agents, 1)
+        rewards = self._rows(rew).astype(np.float32)
+        final = g.final
+        dones = np.repeat(final, R)
+        infos: list[dict[str, Any]] = []
+        for e, f in enumerate(final.tolist()):
+            rows = self._infos(e, f)
+            if f:
+                for d, m in zip(rows, self.free):
+                    d["terminal_observation"] = g.final_obs[e, m].copy()
+                    d["TimeLimit.truncated"] = bool(g.truncated[e]) and not bool(g.terminated[e, m])
+                self.reset_infos[e * R:(e + 1) * R] = self._infos(e, False)
+            infos.extend(rows)
+        return self._rows(g.obs).copy(), rewards, dones, infos
+
+    def close(self) -> None:
+        pass

@@ -349,9 +349,13 @@ class AlmgrenChrissConfig:
 
     Arithmetic random walk S_k = S_{k-1} + sigma*sqrt(tau)*xi_k - gamma*n_k; execution at
     S_{k-1} - epsilon*sgn(n_k) - eta*n_k/tau; tau = horizon_days/steps. Defaults: AC-2000 example.
+    With ``n_sellers`` = N > 1 each seller holds X and n_k is the sellers' aggregate trade: the
+    discrete game of ``agents.closed_form.nash_discrete`` (docs/model.md §12.3).
     """
 
-    initial_shares: float = _p(1e6, 1.0, 1e12, "shares to liquidate, X")
+    initial_shares: float = _p(1e6, 1.0, 1e12, "shares each seller liquidates, X")
+    # N > 1: the multi-seller game of docs/model.md §12.3 (all filled at the aggregate impact)
+    n_sellers: int = _p(1, 1, 256, "sellers of the one stock, N")
     initial_price: float = _p(50.0, 1e-6, 1e9, "S_0, price units per share")
     sigma: float = _p(0.95, 0.0, 1e6, "price units per share per sqrt(day)")
     horizon_days: float = _p(5.0, 1e-3, 1e4, "T, days")
@@ -364,8 +368,10 @@ class AlmgrenChrissConfig:
 
     def __post_init__(self) -> None:
         _check_ranges(self)
-        if not isinstance(self.steps, int) or isinstance(self.steps, bool):
-            raise ValueError(f"AlmgrenChrissConfig.steps={self.steps!r}: must be an int")
+        for name in ("steps", "n_sellers"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise ValueError(f"AlmgrenChrissConfig.{name}={v!r}: must be an int")
         if self.eta_tilde <= 0:
             raise ValueError(
                 f"AlmgrenChrissConfig: eta={self.eta} must exceed gamma*tau/2={0.5 * self.gamma * self.tau}"

@@ -1,7 +1,8 @@
 """The Almgren-Chriss benchmark (docs/model.md §12.1): one stock, linear impact, no market
-around it. Its step, reward, observation and entries: the engine's one stepping path
-(``engine_nb.engine_body_nb``) with these kernels in place of the market's. The seller is
-manager 0; with no learner (M = 0) nothing is written to the learners' outputs."""
+around it, one seller or N of them (the game of §12.3). Its step, reward, observation and
+entries: the engine's one stepping path (``engine_nb.engine_body_nb``) with these kernels in
+place of the market's. Sellers are managers 0 .. N - 1; with no learner (M = 0) nothing is
+written to the learners' outputs."""
 import math
 
 from numba import njit, prange
@@ -14,45 +15,58 @@ from dma_gym.core.step import begin_step_nb
 
 @kernel
 def ac_step_env_nb(pf, u, s, e, actions, z):
-    """One step of the Almgren-Chriss benchmark (docs/model.md §12.2), exactly:
-    execution at S_{k-1} - eps*sgn(n) - eta*n/tau, then S_k = S_{k-1} + sigma*sqrt(tau)*xi - gamma*n.
-    Action < 0 sells that share of the remaining shares; > 0 buys that share of X; the last step
-    sells whatever is left (x_N = 0)."""
+    """One step of the Almgren-Chriss benchmark (docs/model.md §12.2), exactly, for A sellers of
+    the one stock (the multi-seller game of §12.3 when A > 1): seller a trades n_a, every seller is
+    filled at S_{k-1} - eps*sgn(n_a) - eta*N_k/tau with N_k = sum_a n_a, then
+    S_k = S_{k-1} + sigma*sqrt(tau)*xi - gamma*N_k. Action < 0 sells that share of the seller's
+    remaining shares; > 0 buys that share of X; the last step sells whatever is left (x_N = 0).
+    A seller no action drives (all-zero action row) holds until the last step."""
     begin_step_nb(s, e)
     tau = pf[P.DT]
-    x = s.hold[e, 0, 0]
+    A = s.hold.shape[1]
     px0 = s.price[e, 0]
-    act = actions[e, 0, 0]  # clipped to [-1, 1] by the engine
-    if s.step[e] >= int(pf[P.STEPS]) - 1:
-        n = x
-    elif act < 0.0:
-        n = -act * x
-    else:
-        n = -act * pf[P.AC_X0]
-    if n != 0.0:
-        sgn = 1.0 if n > 0.0 else -1.0
-        proceeds = n * (px0 - pf[P.AC_ETA] * n / tau)
-        fee = pf[P.AC_EPS] * abs(n)
-        s.cash[e, 0] += proceeds - fee
-        s.cum_fee[e, 0] += fee
-        s.exec_price[e, 0] = px0 - sgn * pf[P.AC_EPS] - pf[P.AC_ETA] * n / tau
-        if n > 0.0:
-            s.cum_sell[e, 0] += proceeds
-            s.sold_step[e, 0] = proceeds
-            s.sold_cum[e, 0] += proceeds
-            s.intended_cum[e, 0] += proceeds
+    last = s.step[e] >= int(pf[P.STEPS]) - 1
+    agg = 0.0
+    for a in range(A):
+        x = s.hold[e, a, 0]
+        act = actions[e, a, 0]  # clipped to [-1, 1] by the engine
+        if last:
+            n = x
+        elif act < 0.0:
+            n = -act * x
         else:
-            s.cum_buy[e, 0] -= proceeds
-            s.bought_step[e, 0] = -proceeds
-        s.hold[e, 0, 0] = x - n
-        s.fill[e, 0, 0] = -n
+            n = -act * pf[P.AC_X0]
+        s.fill[e, a, 0] = -n
+        agg += n
+    for a in range(A):
+        n = -s.fill[e, a, 0]
+        if n != 0.0:
+            sgn = 1.0 if n > 0.0 else -1.0
+            proceeds = n * (px0 - pf[P.AC_ETA] * agg / tau)
+            fee = pf[P.AC_EPS] * abs(n)
+            s.cash[e, a] += proceeds - fee
+            s.cum_fee[e, a] += fee
+            if n > 0.0:
+                s.cum_sell[e, a] += proceeds
+                s.sold_step[e, a] = proceeds
+                s.sold_cum[e, a] += proceeds
+                s.intended_cum[e, a] += proceeds
+            else:
+                s.cum_buy[e, a] -= proceeds
+                s.bought_step[e, a] = -proceeds
+            s.hold[e, a, 0] -= n
+        else:
+            s.fill[e, a, 0] = 0.0
+    # the stock's clearing price: the aggregate order's fill, spread included (fees are booked per seller)
+    if agg != 0.0:
+        s.exec_price[e, 0] = px0 - (1.0 if agg > 0.0 else -1.0) * pf[P.AC_EPS] - pf[P.AC_ETA] * agg / tau
     else:
         s.exec_price[e, 0] = px0
-        s.fill[e, 0, 0] = 0.0
-    s.price[e, 0] = px0 + pf[P.AC_SIGMA] * math.sqrt(tau) * z.idio[0] - pf[P.AC_GAMMA] * n
+    s.price[e, 0] = px0 + pf[P.AC_SIGMA] * math.sqrt(tau) * z.idio[0] - pf[P.AC_GAMMA] * agg
     s.log_fund[e, 0] = s.price[e, 0]
-    s.gross[e, 0] = s.hold[e, 0, 0] * s.price[e, 0]
-    s.equity[e, 0] = s.cash[e, 0] + s.gross[e, 0]
+    for a in range(A):
+        s.gross[e, a] = s.hold[e, a, 0] * s.price[e, 0]
+        s.equity[e, a] = s.cash[e, a] + s.gross[e, a]
     s.step[e] += 1
     s.day[e] = int(s.step[e] * tau)
     if s.step[e] >= int(pf[P.STEPS]):
@@ -71,12 +85,14 @@ def ac_step_outputs_nb(model, u, s, io, e):
     rp = model.rp
     x0 = pf[P.AC_X0]
     s0 = rp[R.AC_S0]
-    x = s.hold[e, 0, 0]
-    n = -s.fill[e, 0, 0]
-    d_is = n * s0 - (s.cash[e, 0] - io.prev[e, 0])
-    var = rp[R.AC_LAMBDA] * pf[P.AC_SIGMA] ** 2 * pf[P.DT] * x * x
-    io.reward[e, 0] = -(d_is + var) / (x0 * s0) * 100.0
-    io.terminated[e, 0] = s.done[e]
+    for m in range(io.learners.shape[0]):
+        a = io.learners[m]
+        x = s.hold[e, a, 0]
+        n = -s.fill[e, a, 0]
+        d_is = n * s0 - (s.cash[e, a] - io.prev[e, m])
+        var = rp[R.AC_LAMBDA] * pf[P.AC_SIGMA] ** 2 * pf[P.DT] * x * x
+        io.reward[e, m] = -(d_is + var) / (x0 * s0) * 100.0
+        io.terminated[e, m] = s.done[e]
 
 
 @kernel
@@ -89,18 +105,20 @@ def ac_observe_nb(model, u, s, io, e):
     rp = model.rp
     x0 = pf[P.AC_X0]
     s0 = rp[R.AC_S0]
-    cash = s.cash[e, 0]
-    io.prev[e, 0] = cash
-    o = io.obs[e, 0]
-    o[0] = min(max(s.hold[e, 0, 0] / x0, 0.0), 2.0)
-    o[1] = s.step[e] / pf[P.STEPS]
-    o[2] = min(max((s.price[e, 0] - s0) / rp[R.AC_OBS_SCALE], -10.0), 10.0)
-    io.info[e, 0, I.IMPLEMENTATION_SHORTFALL] = x0 * s0 - cash if s.done[e] else 0.0
+    for m in range(io.learners.shape[0]):
+        a = io.learners[m]
+        cash = s.cash[e, a]
+        io.prev[e, m] = cash
+        o = io.obs[e, m]
+        o[0] = min(max(s.hold[e, a, 0] / x0, 0.0), 2.0)
+        o[1] = s.step[e] / pf[P.STEPS]
+        o[2] = min(max((s.price[e, 0] - s0) / rp[R.AC_OBS_SCALE], -10.0), 10.0)
+        io.info[e, m, I.IMPLEMENTATION_SHORTFALL] = x0 * s0 - cash if s.done[e] else 0.0
 
 
 @kernel
 def ac_books_nb(model, u, s, io, e):
-    """The seller's position is the template's (X shares): nothing to draw."""
+    """Each seller's position is the template's (X shares): nothing to draw."""
 
 
 @kernel

@@ -940,42 +940,46 @@ def _close(pf, u, s, e: int) -> None:
 
 # ---- Almgren-Chriss mode ------------------------------------------------------------------------
 def _ac_step_env(pf, s, e: int, actions: np.ndarray, z) -> None:
-    """One Almgren-Chriss step: execute n shares at S - eps*sgn(n) - eta*n/tau, then move S."""
+    """One Almgren-Chriss step of every seller: seller a trades n_a, all are filled at
+    S - eps*sgn(n_a) - eta*N/tau (N = sum of the n_a), then S moves by noise - gamma*N."""
     _begin_step(s, e)
     tau = pf[P.DT]
-    x = float(s.hold[e, 0, 0])
+    x = s.hold[e, :, 0].astype(float)
     px0 = float(s.price[e, 0])
-    act = min(1.0, max(-1.0, float(actions[e, 0, 0])))
+    act = np.clip(actions[e, :, 0].astype(float), -1.0, 1.0)
     if s.step[e] >= int(pf[P.STEPS]) - 1:
-        n = x
-    elif act < 0.0:
-        n = -act * x
+        n = x.copy()
     else:
-        n = -act * pf[P.AC_X0]
-    if n != 0.0:
-        sgn = 1.0 if n > 0.0 else -1.0
-        proceeds = n * (px0 - pf[P.AC_ETA] * n / tau)
-        fee = pf[P.AC_EPS] * abs(n)
-        s.cash[e, 0] += proceeds - fee
-        s.cum_fee[e, 0] += fee
-        s.exec_price[e, 0] = px0 - sgn * pf[P.AC_EPS] - pf[P.AC_ETA] * n / tau
-        if n > 0.0:
-            s.cum_sell[e, 0] += proceeds
-            s.sold_step[e, 0] = proceeds
-            s.sold_cum[e, 0] += proceeds
-            s.intended_cum[e, 0] += proceeds
+        n = np.where(act < 0.0, -act * x, -act * pf[P.AC_X0])
+    agg = float(n.sum())
+    for a in range(x.size):
+        if n[a] != 0.0:
+            sgn = 1.0 if n[a] > 0.0 else -1.0
+            proceeds = n[a] * (px0 - pf[P.AC_ETA] * agg / tau)
+            fee = pf[P.AC_EPS] * abs(n[a])
+            s.cash[e, a] += proceeds - fee
+            s.cum_fee[e, a] += fee
+            if n[a] > 0.0:
+                s.cum_sell[e, a] += proceeds
+                s.sold_step[e, a] = proceeds
+                s.sold_cum[e, a] += proceeds
+                s.intended_cum[e, a] += proceeds
+            else:
+                s.cum_buy[e, a] -= proceeds
+                s.bought_step[e, a] = -proceeds
+            s.hold[e, a, 0] = x[a] - n[a]
+            s.fill[e, a, 0] = -n[a]
         else:
-            s.cum_buy[e, 0] -= proceeds
-            s.bought_step[e, 0] = -proceeds
-        s.hold[e, 0, 0] = x - n
-        s.fill[e, 0, 0] = -n
+            s.fill[e, a, 0] = 0.0
+    # the stock's clearing price: the aggregate order's fill, spread included (fees are booked per seller)
+    if agg != 0.0:
+        s.exec_price[e, 0] = px0 - (1.0 if agg > 0.0 else -1.0) * pf[P.AC_EPS] - pf[P.AC_ETA] * agg / tau
     else:
         s.exec_price[e, 0] = px0
-        s.fill[e, 0, 0] = 0.0
-    s.price[e, 0] = px0 + pf[P.AC_SIGMA] * math.sqrt(tau) * z.idio[0] - pf[P.AC_GAMMA] * n
+    s.price[e, 0] = px0 + pf[P.AC_SIGMA] * math.sqrt(tau) * z.idio[0] - pf[P.AC_GAMMA] * agg
     s.log_fund[e, 0] = s.price[e, 0]
-    s.gross[e, 0] = s.hold[e, 0, 0] * s.price[e, 0]
-    s.equity[e, 0] = s.cash[e, 0] + s.gross[e, 0]
+    s.gross[e] = s.hold[e, :, 0] * s.price[e, 0]
+    s.equity[e] = s.cash[e] + s.gross[e]
     s.step[e] += 1
     s.day[e] = int(int(s.step[e]) * tau)
     if s.step[e] >= int(pf[P.STEPS]):

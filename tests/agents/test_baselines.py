@@ -18,9 +18,12 @@ from dma_gym.core.enums import N_OBS
 # below PARALLEL_MIN_ENVS (8): the serial core step loads from numba's disk cache, the threaded
 # one compiles in every process
 N_ENVS = 4
-BASELINES = ["almgren_chriss", "deleverage_target", "dump", "hold", "margin_trigger", "pov", "rotate_large", "twap"]
+BASELINES = ["almgren_chriss", "deleverage_target", "dump", "hold", "margin_trigger", "nash", "pov", "rotate_large",
+             "twap"]
 MARKET_ONLY = ["deleverage_target", "margin_trigger", "pov", "rotate_large"]
+AC_ONLY = ["nash"]
 AC_OK = sorted(set(BASELINES) - set(MARKET_ONLY))
+MARKET_OK = sorted(set(BASELINES) - set(AC_ONLY))
 TIER = {t: j for j, t in enumerate(TIER_NAMES)}
 
 
@@ -86,6 +89,19 @@ def test_make_rejects_a_non_env():
 def test_market_only_baselines_refuse_the_ac_scenario(name):
     with pytest.raises(ValueError, match="needs a market scenario"):
         agents.make(name, venv("almgren_chriss"))
+
+
+@pytest.mark.parametrize("name", AC_ONLY)
+def test_ac_only_baselines_refuse_a_market_scenario(name):
+    with pytest.raises(ValueError, match="needs the almgren_chriss scenario"):
+        agents.make(name, venv("calm"))
+
+
+def test_names_by_kind():
+    assert agents.names("market") == MARKET_OK
+    assert agents.names("almgren_chriss") == AC_OK
+    with pytest.raises(ValueError, match="kind="):
+        agents.names("fx")
 
 
 @pytest.mark.parametrize("name, kwargs, param", [
@@ -162,7 +178,7 @@ def _observations(scenario: str) -> np.ndarray:
 def test_batched_predict_equals_per_row_predict(scenario):
     obs = _observations(scenario)
     env = venv(scenario)
-    for name in BASELINES if scenario != "almgren_chriss" else AC_OK:
+    for name in MARKET_OK if scenario != "almgren_chriss" else AC_OK:
         p = agents.make(name, env)
         state = ("opaque",)
         batch, out_state = p.predict(obs, state=state, episode_start=np.ones(len(obs), bool))

@@ -34,7 +34,7 @@ def _episodes(env: DMAUnwindVectorEnv, act_fn, seed: int):
     return total, final, at_trigger
 
 
-@pytest.mark.parametrize("name", agents.names())
+@pytest.mark.parametrize("name", agents.names("market"))
 def test_rewards_sum_to_log_nav_for_every_baseline(name):
     env = DMAUnwindVectorEnv(16, "feb2024")
     p = agents.make(name, env)

@@ -210,12 +210,13 @@ def _perturb_ac(m, s: State, rng) -> None:
         if e == last or rng.random() < 0.5:
             s.step[e] = m.steps - 1 if e == last else rng.integers(0, m.steps)
             s.day[e] = int(s.step[e] * m.pf[P.DT])
-        if rng.random() < 0.5:
-            s.hold[e, 0, 0] *= rng.uniform(0.0, 1.5)
         if rng.random() < 0.3:
             s.price[e, 0] *= rng.uniform(0.8, 1.2)
-        if rng.random() < 0.3:
-            s.cash[e, 0] += rng.uniform(-1e7, 1e7)
+        for a in range(m.n_managers):
+            if rng.random() < 0.5:
+                s.hold[e, a, 0] *= rng.uniform(0.0, 1.5)
+            if rng.random() < 0.3:
+                s.cash[e, a] += rng.uniform(-1e7, 1e7)
 
 
 def _violent_shocks(eng, rng) -> np.ndarray | None:
@@ -264,14 +265,15 @@ def market_case(ci: int, pos: str) -> Case:
 
 @functools.lru_cache(maxsize=None)
 def ac_case(i: int) -> Case:
-    m = market("almgren_chriss")
+    # even cases: the one-seller benchmark; odd: the game of 2-4 sellers (one fill price, aggregate impact)
+    m = market("almgren_chriss", n_sellers=1 if i % 2 == 0 else 2 + i % 3, steps=5 + 3 * i)
     rng = np.random.default_rng([100, i])
     eng, s = _fresh(m, rng)
     n = int(rng.integers(0, m.steps))
     _rollout(eng, s, n, rng)
     _perturb_ac(m, s, rng)
     act = _random_actions(eng, rng)
-    act[rng.random(E) < 0.25, 0, 0] = 0.0
+    act[rng.random((E, m.n_managers)) < 0.25, 0] = 0.0
     return _finish(m, eng, s, rng, act)
 
 
