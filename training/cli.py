@@ -12,11 +12,17 @@ from typing import Any, Callable
 
 
 def field_docs(cls: type) -> dict[str, str]:
-    """The docstring under each field of dataclass ``cls``, read from its source."""
-    body = ast.parse(inspect.getsource(cls)).body[0].body
-    return {a.target.id: " ".join(b.value.value.split()) for a, b in zip(body, body[1:])
-            if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)
-            and isinstance(b.value.value, str)}
+    """The docstring under each field of dataclass ``cls`` (and of the dataclasses it extends),
+    read from their source."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        body = ast.parse(inspect.getsource(klass)).body[0].body
+        docs.update({a.target.id: " ".join(b.value.value.split()) for a, b in zip(body, body[1:])
+                     if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr)
+                     and isinstance(b.value, ast.Constant) and isinstance(b.value.value, str)})
+    return docs
 
 
 def parse_env_kwargs(items: list[str]) -> dict[str, Any]:

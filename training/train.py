@@ -50,7 +50,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -227,7 +227,22 @@ def evaluate_model(model, norm, scenario: str, env_kwargs: dict[str, Any], episo
             "score": float(ret.mean())}
 
 
-def _make_callback(args: Args, env_kwargs: dict[str, Any], out: Path):
+def _evaluate(model, norm, args: Args, env_kwargs: dict[str, Any], episodes: int, seed: int) -> dict[str, float]:
+    return evaluate_model(model, norm, args.scenario, env_kwargs, episodes, seed)
+
+
+class Kit(NamedTuple):
+    """What a training script plugs into :func:`train`: its training env
+    ``make_env(args, env_kwargs, hp, seed_offset)``, its periodic evaluation
+    ``evaluate(model, norm, args, env_kwargs, episodes, seed) -> {"score", ...}`` and its final table
+    ``final(args, env_kwargs, out, model_path) -> {policy: summary}``."""
+
+    make_env: Callable[..., Any]
+    evaluate: Callable[..., dict[str, float]]
+    final: Callable[..., dict[str, dict]]
+
+
+def _make_callback(args: Args, env_kwargs: dict[str, Any], out: Path, kit: Kit):
     """The run's callback (built here so that importing this module does not import SB3)."""
     from stable_baselines3.common.callbacks import BaseCallback
 
@@ -280,8 +295,7 @@ def _make_callback(args: Args, env_kwargs: dict[str, Any], out: Path):
 
         def evaluate(self) -> None:
             norm = _vec_normalize(self.training_env)
-            res = evaluate_model(self.model, norm, args.scenario, env_kwargs, args.eval_episodes,
-                                 EVAL_SEED_BASE)
+            res = kit.evaluate(self.model, norm, args, env_kwargs, args.eval_episodes, EVAL_SEED_BASE)
             for k, v in res.items():
                 if not math.isnan(v):
                     self.logger.record(f"eval/{k}", v)
@@ -312,9 +326,11 @@ def latest_checkpoint(run: Path) -> Path:
 
 
 # ---- one run ------------------------------------------------------------------------------
-def train(args: Args) -> dict[str, Any]:
+def train(args: Args, kit: Kit | None = None) -> dict[str, Any]:
     """One training run (or the continuation of one with ``args.resume``); returns the results
-    written to ``results.json``."""
+    written to ``results.json``. ``kit``: the script's env, evaluation and final table (default:
+    this script's, :data:`SINGLE`)."""
+    kit = kit or SINGLE
     import torch
     from stable_baselines3.common.vec_env import VecNormalize
 
@@ -328,7 +344,7 @@ def train(args: Args) -> dict[str, Any]:
         if not cfg_file.is_file():
             raise ValueError(f"--resume {out}: no config.yaml (not a training.train run folder)")
         saved = _yaml().safe_load(cfg_file.read_text())
-        args = dataclasses.replace(Args(**saved["args"]), timesteps=args.timesteps, resume=str(out),
+        args = dataclasses.replace(type(args)(**saved["args"]), timesteps=args.timesteps, resume=str(out),
                                    progress=args.progress)
         hp, env_kwargs = saved["hyperparameters"], saved["env_kwargs"]
     else:
@@ -347,7 +363,7 @@ def train(args: Args) -> dict[str, Any]:
     if resumed:
         ckpt = latest_checkpoint(out)
         steps_done = int(ckpt.stem.split("_")[1])
-        env = make_train_env(args, env_kwargs, hp, seed_offset=steps_done)
+        env = kit.make_env(args, env_kwargs, hp, seed_offset=steps_done)
         if isinstance(env, VecNormalize):
             stats = ckpt.with_suffix(".vecnormalize.pkl")
             env = VecNormalize.load(str(stats), env.venv)
@@ -356,14 +372,14 @@ def train(args: Args) -> dict[str, Any]:
         if hasattr(model, "load_replay_buffer") and buf.is_file():
             model.load_replay_buffer(buf)
     else:
-        env = make_train_env(args, env_kwargs, hp)
+        env = kit.make_env(args, env_kwargs, hp)
         act_dim = int(env.action_space.shape[0])
         model = algo_cls(hp.get("policy", "MlpPolicy"), env, seed=args.seed, device="cpu", verbose=0,
                          tensorboard_log=str(out / "tb"), **_algo_kwargs(hp, act_dim))
     remaining = args.timesteps - model.num_timesteps
     if remaining <= 0:
         raise ValueError(f"--timesteps {args.timesteps}: the run already has {model.num_timesteps} steps")
-    cb = _make_callback(args, env_kwargs, out)
+    cb = _make_callback(args, env_kwargs, out, kit)
     t0 = time.perf_counter()
     model.learn(remaining, callback=cb, reset_num_timesteps=not resumed, tb_log_name="run",
                 progress_bar=args.progress)
@@ -381,7 +397,7 @@ def train(args: Args) -> dict[str, Any]:
                                "timesteps": int(model.num_timesteps), "train_seconds": seconds,
                                "evaluations": cb.history}
     if args.final_episodes:
-        results["final"] = final_table(args, env_kwargs, out, best)
+        results["final"] = kit.final(args, env_kwargs, out, best)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     env.close()
     return results
@@ -399,6 +415,9 @@ def final_table(args: Args, env_kwargs: dict[str, Any], out: Path, model_path: P
     print(ev.format_table(results, args.scenario, 0))
     ev.write_outputs(results, Path(eargs.out))
     return {r.name: r.summary() for r in results}
+
+
+SINGLE = Kit(make_train_env, _evaluate, final_table)
 
 
 # ---- several seeds ------------------------------------------------------------------------
@@ -448,11 +467,12 @@ def _mean_ci(x: list[float]) -> dict[str, float]:
     return {"mean": float(a.mean()), "ci95": float(t * a.std(ddof=1) / math.sqrt(n)), "n": n}
 
 
-def main(args: Args) -> dict[str, Any]:
+def main(args: Args, kit: Kit | None = None) -> dict[str, Any]:
     if args.seeds and not args.resume:
         seeds = parse_seeds(args.seeds)
         base = Path(args.out)
-        runs = {s: train(dataclasses.replace(args, seed=s, seeds="", out=str(base / f"seed_{s}"))) for s in seeds}
+        runs = {s: train(dataclasses.replace(args, seed=s, seeds="", out=str(base / f"seed_{s}")), kit)
+                for s in seeds}
         summary = {"algo": args.algo, "scenario": args.scenario, "seeds": seeds,
                    "across_seeds": summarize_seeds(runs, args.algo)}
         base.mkdir(parents=True, exist_ok=True)
@@ -461,7 +481,7 @@ def main(args: Args) -> dict[str, Any]:
         for k, st in summary["across_seeds"].items():
             print(f"  {k:20} {st['mean']:10.4f} +- {st['ci95']:.4f}")
         return summary
-    return train(args)
+    return train(args, kit)
 
 
 def parse(argv: list[str] | None = None) -> Args:

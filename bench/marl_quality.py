@@ -1,0 +1,113 @@
+"""Race to the exit, checked against theory: PPO sellers in the almgren_chriss game (risk neutral).
+
+    python bench/marl_quality.py best-response [--n 2,5] [--timesteps 300000] [--seeds 0-2]
+    python bench/marl_quality.py cooperative   [--n 2,5] [--timesteps 300000] [--seeds 0-2]
+    python bench/marl_quality.py selfish       [--n 2,5] [--timesteps 300000] [--seeds 0-2] [--frame-stack 1,4]
+
+Not part of CI (minutes per run on 2 cores); every figure it prints comes from the run.
+
+The game (``GAME``): N sellers of X shares over 10 steps of half a day, temporary impact
+eta = 2.5e-6, permanent gamma = 4e-6 (gamma tau / eta = 0.8: the discrete Nash equilibrium sells
+60% of the position by T/4 with N = 2, against TWAP's 20%), no price noise (sigma = 0: risk-neutral
+equilibria do not depend on it, and the check is of the schedule), no risk aversion. Each run is
+``python -m training.train_marl`` with these ``--env-kwargs``; the trained policy is then played
+(deterministic) in ``EPISODES`` markets and its sellers' aggregate inventory compared with theory:
+
+* ``best-response``: one PPO seller against N - 1 sellers fixed on the discrete Nash schedule
+  (``--fixed 1-(N-1):nash``); the bar: its holdings within 5% of X of the Nash schedule at every
+  step (the peers are exactly on it, so this is the aggregate's gap too);
+* ``cooperative``: N PPO sellers sharing one policy, each paid the mean of the N rewards; the
+  bar: aggregate inventory at T/4 within 10% (of N X) of the joint optimum, TWAP;
+* ``selfish``: N PPO sellers sharing one policy, each paid its own reward, from scratch; reports
+  the race index at T/4 ((inventory - TWAP) / (Nash - TWAP): 0 cooperative, 1 Nash) with a 95%
+  t-interval over training seeds, for each ``--frame-stack`` (memory of the last K observations:
+  recent prices and the seller's own holdings, hence its trades).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agents.closed_form import nash_discrete  # noqa: E402
+from agents.trained import load  # noqa: E402
+from training import train as tr  # noqa: E402
+from training import train_marl as tm  # noqa: E402
+
+GAME = {"steps": 10, "horizon_days": 5.0, "eta": 2.5e-6, "gamma": 4e-6, "sigma": 0.0, "risk_aversion": 0.0}
+EPISODES = 64
+
+
+def _kwargs() -> list[str]:
+    return [f"{k}={v}" for k, v in GAME.items()]
+
+
+def one_run(part: str, n: int, seed: int, timesteps: int, stack: int, out: Path) -> dict:
+    """Train one run and play it: its aggregate inventory path (share of N X) and the learner's."""
+    reward = "cooperative" if part == "cooperative" else "selfish"
+    fixed = f"1-{n - 1}:nash" if part == "best-response" else ""
+    args = tm.Args(algo="ppo", scenario="almgren_chriss", n_agents=n, reward=reward, fixed=fixed, frame_stack=stack,
+                   timesteps=timesteps, num_envs=8, seed=seed, out=str(out), env_kwargs=_kwargs(),
+                   eval_freq=max(timesteps // 10, 10_000), eval_episodes=EPISODES, checkpoint_freq=0,
+                   final_episodes=0, progress=False)
+    t0 = time.perf_counter()
+    tr.train(args, tm.MARL)
+    minutes = (time.perf_counter() - t0) / 60
+    pol = load(out / "best_model.zip")
+    env_kwargs = tr.parse_env_kwargs(_kwargs())
+    res = tm.play(pol, None, args, env_kwargs, EPISODES, 0, stack=stack)
+    agg = np.nanmean(res["inventory"], axis=1)  # (M + 1,) all sellers / (N X)
+    # the learner's own holdings: with fixed peers exactly on Nash, N * agg - (N - 1) * nash
+    x = nash_discrete(n, 1.0, GAME["horizon_days"], GAME["steps"], GAME["eta"], GAME["gamma"])
+    own = n * agg - (n - 1) * x if part == "best-response" else agg
+    race = tm.race_index(args, env_kwargs, res["inventory"])
+    return {"part": part, "n": n, "seed": seed, "frame_stack": stack, "minutes": minutes, "timesteps": timesteps,
+            "aggregate": agg.tolist(), "own": own.tolist(), "nash": x.tolist(), **race,
+            "mean_return": float(res["return"].mean())}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("part", choices=["best-response", "cooperative", "selfish"])
+    p.add_argument("--n", default="2,5")
+    p.add_argument("--timesteps", type=int, default=300_000)
+    p.add_argument("--seeds", default="0-2")
+    p.add_argument("--frame-stack", default="1")
+    p.add_argument("--out", default="")
+    a = p.parse_args()
+    out = Path(a.out or f"runs/marl_{a.part}")
+    out.mkdir(parents=True, exist_ok=True)
+    M = GAME["steps"]
+    k4 = int(round(M / 4))
+    runs = []
+    for n in (int(v) for v in a.n.split(",")):
+        for stack in (int(v) for v in a.frame_stack.split(",")):
+            for seed in tr.parse_seeds(a.seeds):
+                r = one_run(a.part, n, seed, a.timesteps, stack, out / f"n{n}_k{stack}_seed{seed}")
+                runs.append(r)
+                nash, twap = np.array(r["nash"]), 1.0 - np.arange(M + 1) / M
+                gap_nash = np.abs(np.array(r["own"]) - nash).max()
+                gap_twap = abs(r["aggregate"][k4] - twap[k4])
+                print(f"N={n} stack={stack} seed={seed} ({r['minutes']:.1f} min, {a.timesteps:,} steps): "
+                      f"inventory at T/4 {r['inventory_t4']:.3f} (TWAP {r['twap_t4']:.3f}, Nash {r['nash_t4']:.3f}), "
+                      f"race index {r['race_index']:+.3f}; max |own - Nash| {gap_nash:.3f} X; "
+                      f"|aggregate - TWAP| at T/4 {gap_twap:.3f}", flush=True)
+                print("   own/X by step:  " + " ".join(f"{v:.3f}" for v in r["own"]), flush=True)
+                print("   Nash/X by step: " + " ".join(f"{v:.3f}" for v in nash), flush=True)
+            sel = [r for r in runs if r["n"] == n and r["frame_stack"] == stack]
+            ci = tr._mean_ci([r["race_index"] for r in sel])
+            inv = tr._mean_ci([r["inventory_t4"] for r in sel])
+            print(f"== N={n} stack={stack}, {len(sel)} seeds: race index {ci['mean']:+.3f} +- {ci['ci95']:.3f}; "
+                  f"inventory at T/4 {inv['mean']:.3f} +- {inv['ci95']:.3f}", flush=True)
+    (out / "marl_quality.json").write_text(json.dumps(runs, indent=1))
+
+
+if __name__ == "__main__":
+    main()
