@@ -57,7 +57,8 @@ def parse_args(cls: type, prog: str, description: str, argv: list[str] | None = 
         doc = docs.get(f, "").replace("%", "%%")
         default = fld.default_factory() if fld.default_factory is not dataclasses.MISSING else fld.default
         if f == "env_kwargs":
-            p.add_argument(flag, nargs="*", default=[], metavar="KEY=VALUE", help=doc)
+            p.add_argument(flag, nargs="*", default=list(default) if isinstance(default, list) else [],
+                           metavar="KEY=VALUE", help=doc)
         elif isinstance(default, bool):
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=doc)
         else:
