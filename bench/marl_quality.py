@@ -58,7 +58,7 @@ def one_run(part: str, n: int, seed: int, timesteps: int, stack: int, out: Path)
                    eval_freq=max(timesteps // 10, 10_000), eval_episodes=EPISODES, checkpoint_freq=0,
                    final_episodes=0, progress=False)
     t0 = time.perf_counter()
-    tr.train(args, tm.MARL)
+    tm.main(args)
     minutes = (time.perf_counter() - t0) / 60
     pol = load(out / "best_model.zip")
     env_kwargs = tr.parse_env_kwargs(_kwargs())

@@ -217,6 +217,8 @@ class Market:
     def _facade_params(self) -> np.ndarray:
         rp = np.zeros(R.SIZE)
         rp[R.TERM_ON_LIQ] = float(bool(self.config.terminate_on_liquidation))
+        rp[R.CRRA] = self.config.reward_crra
+        rp[R.CRRA_FLOOR] = self.config.reward_nav_floor
         return rp
 
     def _segments(self, dims: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

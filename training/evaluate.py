@@ -41,6 +41,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -157,6 +158,19 @@ def _check(args: Args) -> list[tuple[str, str | None]]:
     return rows
 
 
+REWARD_FIELDS = ("reward_crra", "reward_nav_floor")  # what the learner is paid, not what the market does
+
+
+def same_market(a: Any, b: Any) -> bool:
+    """Configs equal up to the learner's reward (``REWARD_FIELDS``): a model trained with another
+    utility of NAV plays the same market, so it is evaluated on it without ``--cross-scenario``."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dma_gym.MarketConfig):
+        a = a.replace(**{f: getattr(b, f) for f in REWARD_FIELDS})
+    return a == b
+
+
 def _load_models(rows: list[tuple[str, str | None]], args: Args) -> dict:
     """label -> ``agents.load``-ed policy for the rows with a path, each checked against ``--scenario``.
 
@@ -188,7 +202,7 @@ def _load_models(rows: list[tuple[str, str | None]], args: Args) -> dict:
             if shape != space.shape:
                 raise ValueError(f"--policies {label}:{path}: the model (trained on {trained}) has {what}s of shape "
                                  f"{shape}, {here} has {space.shape}")
-        if policy.config is not None and policy.config != config and not args.cross_scenario:
+        if policy.config is not None and not same_market(policy.config, config) and not args.cross_scenario:
             ov = f"overrides {args.env_kwargs}" if args.env_kwargs else "no overrides"
             raise ValueError(f"--policies {label}:{path}: the model was trained on {trained}, the evaluation runs "
                              f"{here} with {ov}; pass the model's --env-kwargs, or --cross-scenario to evaluate "

@@ -181,18 +181,25 @@ def versions() -> dict[str, str]:
 def make_train_env(args: Args, env_kwargs: dict[str, Any], hp: dict[str, Any], seed_offset: int = 0):
     """The SB3 training env: the batched adapter under VecMonitor (and VecNormalize when the
     config asks), seeded ``TRAIN_SEED_BASE + 1000 * seed + seed_offset``."""
-    from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
+    from stable_baselines3.common.vec_env import VecMonitor
 
     from dma_gym.adapters.sb3 import make_sb3_vec_env
     venv = make_sb3_vec_env(args.num_envs, args.scenario, **env_kwargs)
     venv.seed(TRAIN_SEED_BASE + 1000 * args.seed + seed_offset)
-    env = VecMonitor(venv)
+    return normalized(VecMonitor(venv), hp)
+
+
+def normalized(env, hp: dict[str, Any]):
+    """``env`` under ``VecNormalize`` when the hyperparameters' ``normalize`` asks for it (its
+    keywords, ``gamma`` defaulting to the algorithm's)."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
     norm = hp.get("normalize") or False
-    if norm:
-        opts = {} if norm is True else dict(norm)
-        opts.setdefault("gamma", hp.get("gamma", 0.99))
-        env = VecNormalize(env, **opts)
-    return env
+    if not norm:
+        return env
+    opts = {} if norm is True else dict(norm)
+    opts.setdefault("gamma", hp.get("gamma", 0.99))
+    return VecNormalize(env, **opts)
 
 
 def _vec_normalize(env):

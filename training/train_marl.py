@@ -14,7 +14,7 @@ fixed peers, e.g. a best response to the Nash schedule. ``--frame-stack K`` give
 last K observations (memory of recent prices and of its own trades).
 
 Everything else is ``training.train``'s (its module docstring): hyperparameters from
-``training/configs/<algo>.yml``, TensorBoard logs, periodic evaluation on held-out markets
+``training/configs/marl_<algo>.yml`` when it exists (else ``<algo>.yml``), TensorBoard logs, periodic evaluation on held-out markets
 (``500_000 + e x rows``) with best-model saving by the mean return of the rows (their training
 objective), checkpoints, ``--resume``, ``--seeds``, config and versions in ``--out``. The final
 table plays the trained policy, and every baseline as a population, in the same ``--final-episodes``
@@ -24,6 +24,7 @@ equilibrium (1): the race-to-the-exit index.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -105,7 +106,7 @@ def _check(args: Args) -> None:
 def make_env(args: Args, env_kwargs: dict[str, Any], hp: dict[str, Any], seed_offset: int = 0):
     """Training rows under VecMonitor (then VecFrameStack and VecNormalize when asked), markets
     seeded from ``TRAIN_SEED_BASE + 1000 * seed + seed_offset``."""
-    from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
+    from stable_baselines3.common.vec_env import VecMonitor
 
     _check(args)
     venv = _venv(args, env_kwargs, args.num_envs)
@@ -113,12 +114,7 @@ def make_env(args: Args, env_kwargs: dict[str, Any], hp: dict[str, Any], seed_of
     env = VecMonitor(venv)
     if args.frame_stack > 1:
         env = frame_stack(env, args.frame_stack)
-    norm = hp.get("normalize") or False
-    if norm:
-        opts = {} if norm is True else dict(norm)
-        opts.setdefault("gamma", hp.get("gamma", 0.99))
-        env = VecNormalize(env, **opts)
-    return env
+    return tr.normalized(env, hp)
 
 
 # ---- evaluation ----------------------------------------------------------------------------
@@ -232,6 +228,10 @@ MARL = tr.Kit(make_env, evaluate, final)
 
 def main(args: Args) -> dict[str, Any]:
     _check(args)
+    if not args.config and not args.resume:
+        own = tr.CONFIG_DIR / f"marl_{args.algo}.yml"
+        if own.is_file():
+            args = dataclasses.replace(args, config=str(own))
     return tr.main(args, MARL)
 
 

@@ -34,6 +34,20 @@ class _SharedVecEnv(VecEnv):
     ``VecMonitor`` (not ``Monitor``) for episode statistics."""
 
     _render_mode: str | None = None
+    _actions: np.ndarray | None = None
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = actions
+
+    def step_wait(self) -> VecEnvStepReturn:
+        if self._actions is None:
+            raise RuntimeError("step_wait() called without a pending step_async(actions)")
+        actions, self._actions = self._actions, None
+        return self._step(actions)
+
+    def _step(self, actions: np.ndarray) -> VecEnvStepReturn:
+        """One step of every sub-env with ``actions`` (num_envs, act_dim)."""
+        raise NotImplementedError
 
     def _shared(self) -> Any:
         """The object holding the sub-envs' shared attributes."""
@@ -108,7 +122,6 @@ class SB3VecAdapter(_SharedVecEnv):
             raise ValueError(f"render_mode={render_mode!r}: allowed None or 'rgb_array'")
         self.venv = venv
         self._render_mode = render_mode  # read by VecEnv.__init__ through get_attr
-        self._actions: np.ndarray | None = None
         self._history: list[list[dict[str, np.ndarray]]] = [[] for _ in range(venv.num_envs)]
         super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
 
@@ -126,13 +139,7 @@ class SB3VecAdapter(_SharedVecEnv):
             self._record(np.ones(self.num_envs, np.bool_))
         return obs
 
-    def step_async(self, actions: np.ndarray) -> None:
-        self._actions = actions
-
-    def step_wait(self) -> VecEnvStepReturn:
-        if self._actions is None:
-            raise RuntimeError("step_wait() called without a pending step_async(actions)")
-        actions, self._actions = self._actions, None
+    def _step(self, actions: np.ndarray) -> VecEnvStepReturn:
         # the engine's same-step step; SB3's per-env info dicts straight from its info tables
         g = self.venv.engine
         g.step(g.validate(actions, self.venv.action_space.shape))  # raises before anything changes
@@ -256,7 +263,6 @@ class SB3MultiAgentVecEnv(_SharedVecEnv):
         self.rows_per_market = R = self.free.size
         self.single_action_space, self.single_observation_space = g.single_spaces()
         self._act = np.zeros((g.num_envs, n, g.act_dim))
-        self._actions: np.ndarray | None = None
         super().__init__(g.num_envs * R, self.single_observation_space, self.single_action_space)
 
     def _shared(self) -> Any:
@@ -278,13 +284,7 @@ class SB3MultiAgentVecEnv(_SharedVecEnv):
         self._reset_options()
         return self._rows(self.engine.obs).copy()
 
-    def step_async(self, actions: np.ndarray) -> None:
-        self._actions = actions
-
-    def step_wait(self) -> VecEnvStepReturn:
-        if self._actions is None:
-            raise RuntimeError("step_wait() called without a pending step_async(actions)")
-        actions, self._actions = self._actions, None
+    def _step(self, actions: np.ndarray) -> VecEnvStepReturn:
         g = self.engine
         E, R = self.num_markets, self.rows_per_market
         a = g.validate(actions, (self.num_envs, g.act_dim), reshape=False).reshape(E, R, g.act_dim)  # raises first

@@ -261,6 +261,11 @@ class MarketConfig:
     # the episode goes on without control while the broker sells the book through the market, so
     # its rewards carry the fire sale; True ends it once the sale is done, False at the horizon
     terminate_on_liquidation: bool = _p(True, doc="end the learner's episode when the broker's sale is done")
+    # rewards are the increments of the manager's utility of NAV, u(x) = log x (reward_crra = 1,
+    # the default: the Kelly manager) or (x^(1-g) - 1)/(1 - g), taken at max(x, reward_nav_floor):
+    # a mandate that fears ruin more than log utility does (Merton's CRRA manager)
+    reward_crra: float = _p(1.0, 0.0, 10.0, "relative risk aversion of the reward's utility of NAV")
+    reward_nav_floor: float = _p(0.05, 1e-6, 0.5, "NAV floor of the utility when reward_crra != 1")
 
     def __post_init__(self) -> None:
         _check_ranges(self)

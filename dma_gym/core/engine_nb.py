@@ -83,7 +83,7 @@ class IO(NamedTuple):
     reset: np.ndarray  # (E,) bool envs to reset instead of stepping (cleared by the call)
     was_reset: np.ndarray  # (E,) bool envs reset in this call
     obs: np.ndarray  # (E, M, obs_dim) float32
-    prev: np.ndarray  # (E, M) float64 log NAV (cash in Almgren-Chriss) at the last call
+    prev: np.ndarray  # (E, M) float64 utility of NAV (cash in Almgren-Chriss) at the last call
     reward: np.ndarray  # (E, M) float64
     terminated: np.ndarray  # (E, M) bool
     truncated: np.ndarray  # (E,) bool
@@ -98,6 +98,19 @@ def log_nav_nb(equity, equity0):
     """log(max(equity / equity0, NAV_FLOOR))."""
     x = equity / equity0
     return math.log(x if x > NAV_FLOOR else NAV_FLOOR)
+
+
+@kernel(inline=True)
+def utility_nb(rp, equity, equity0):
+    """The learner's utility of its NAV: log NAV (``log_nav_nb``) when ``rp[R.CRRA]`` is 1, else
+    (x^(1-g) - 1)/(1 - g) at x = max(NAV, ``rp[R.CRRA_FLOOR]``)."""
+    g = rp[R.CRRA]
+    if g == 1.0:
+        return log_nav_nb(equity, equity0)
+    x = equity / equity0
+    f = rp[R.CRRA_FLOOR]
+    x = x if x > f else f
+    return (x ** (1.0 - g) - 1.0) / (1.0 - g)
 
 
 @kernel
@@ -152,7 +165,8 @@ def _net_equity_nb(s, io, e, m):
 def market_outputs_nb(model, u, s, io, e):
     """Market rewards and termination. The reward is the change of log NAV since the last call,
     NAV = (equity - unwind charge) / initial equity, so an episode's rewards sum to the log of the
-    NAV the manager ends with. At the horizon a book still open is charged the expected cost of
+    NAV the manager ends with (with ``reward_crra`` g != 1: of the CRRA utility of it, see
+    ``utility_nb``). At the horizon a book still open is charged the expected cost of
     selling it (``unwind_cost_nb``). A liquidated learner's episode goes on without control while
     the broker sells its book through the market (its rewards carry the fire sale); with
     ``terminate_on_liquidation`` it ends once the sale is done, else at the horizon."""
@@ -161,16 +175,16 @@ def market_outputs_nb(model, u, s, io, e):
     for m in range(io.learners.shape[0]):
         a = io.learners[m]
         io.info[e, m, I.UNWIND_COST] = unwind_cost_nb(model.pf, u, s, e, a) if done else 0.0
-        io.reward[e, m] = log_nav_nb(_net_equity_nb(s, io, e, m), s.equity0[e, a]) - io.prev[e, m]
+        io.reward[e, m] = utility_nb(model.rp, _net_equity_nb(s, io, e, m), s.equity0[e, a]) - io.prev[e, m]
         io.terminated[e, m] = done or (term_liq and s.liquidated[e, a] and sale_done_nb(s, e, a))
 
 
 @kernel
 def market_observe_nb(model, u, s, io, e):
-    """Market observations (``observe``) and reward baselines (log NAV)."""
+    """Market observations (``observe``) and reward baselines (the utility of NAV)."""
     observe_env_nb(model.pf, u, s, e, io.learners, model.obs_low, model.obs_high, io.obs[e])
     for m in range(io.learners.shape[0]):
-        io.prev[e, m] = log_nav_nb(_net_equity_nb(s, io, e, m), s.equity0[e, io.learners[m]])
+        io.prev[e, m] = utility_nb(model.rp, _net_equity_nb(s, io, e, m), s.equity0[e, io.learners[m]])
         io.info[e, m, I.IMPLEMENTATION_SHORTFALL] = 0.0
 
 

@@ -190,3 +190,15 @@ class DMAParallelEnv(ParallelEnv):
 
     def close(self) -> None:
         pass
+
+
+def parallel_env(n_agents: int = 2, scenario: str = "feb2024", **kwargs: Any) -> DMAParallelEnv:
+    """PettingZoo's module convention: the Parallel env (``dma_gym.parallel_env`` is the same)."""
+    return DMAParallelEnv(n_agents, scenario, **kwargs)
+
+
+def env(n_agents: int = 2, scenario: str = "feb2024", **kwargs: Any):
+    """PettingZoo's module convention: the same env under the AEC API (agents act in turn within
+    a step; the market clears when the last live agent has acted), via ``parallel_to_aec``."""
+    from pettingzoo.utils.conversions import parallel_to_aec
+    return parallel_to_aec(DMAParallelEnv(n_agents, scenario, **kwargs))

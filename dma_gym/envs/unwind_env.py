@@ -65,7 +65,10 @@ class DMAUnwindEnv(EngineFacade, gym.Env):
     1e-6, so an episode's rewards sum to the log of the NAV the manager really ends with
     (``info["log_nav"]``): a broker's fire sale after a forced liquidation reaches the rewards, and
     stock still held at the horizon is charged the expected cost of selling it over
-    ``mandate_unwind_days`` (``info["unwind_cost"]``). In ``almgren_chriss``: minus the step's
+    ``mandate_unwind_days`` (``info["unwind_cost"]``). ``reward_crra=g`` (default 1, log) pays a
+    more (g > 1) or less risk-averse manager the increments of its CRRA utility
+    ``(x^(1-g) - 1)/(1 - g)`` at ``x = max(NAV, reward_nav_floor)`` instead; the market and the
+    info are the same. In ``almgren_chriss``: minus the step's
     mean-variance shortfall in percent of the initial value,
     ``-(n_k (S0 - S~_k) + risk_aversion sigma^2 tau x_k^2) / (X S0) x 100``, whose expected sum over
     an episode is ``-(E[IS] + risk_aversion Var[IS])`` for any deterministic schedule, the

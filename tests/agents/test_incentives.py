@@ -58,3 +58,18 @@ def test_getting_liquidated_on_purpose_does_not_pay():
     # the sale after the takeover loses money: the NAV it ends with is below the trigger mark
     assert np.mean(f_liq["nav"][took] < at_trigger[took]) > 0.9
     assert (at_trigger[took] - f_liq["nav"][took]).mean() > 0.1
+
+
+@pytest.mark.parametrize("crra, floor", [(2.0, 0.05), (0.5, 0.2), (3.0, 0.1)])
+def test_a_crra_manager_is_paid_the_increments_of_its_utility(crra, floor):
+    """With reward_crra g != 1 an episode's rewards sum to u(NAV) = (x^(1-g) - 1)/(1-g) at
+    x = max(NAV, reward_nav_floor); the market itself is the log manager's, step for step."""
+    env = DMAUnwindVectorEnv(16, "feb2024", reward_crra=crra, reward_nav_floor=floor)
+    twin = DMAUnwindVectorEnv(16, "feb2024")
+    p = agents.make("hold", env)
+    total, final, _ = _episodes(env, lambda o: p.predict(o)[0], seed=7)
+    _, same, _ = _episodes(twin, lambda o: p.predict(o)[0], seed=7)
+    np.testing.assert_array_equal(final["nav"], same["nav"])  # only the reward differs
+    x = np.maximum(final["nav"], floor)
+    np.testing.assert_allclose(total, (x ** (1 - crra) - 1) / (1 - crra), rtol=0, atol=1e-9)
+    assert final["forced_liquidation"].any()  # the floor and the liquidations are exercised

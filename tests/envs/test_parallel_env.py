@@ -23,6 +23,14 @@ def test_pettingzoo_api_and_seed_tests(n, scenario):
     parallel_seed_test(lambda: dma_gym.parallel_env(n, scenario))
 
 
+@pytest.mark.parametrize("n, scenario", [(3, "feb2024"), (2, "almgren_chriss")])
+def test_the_aec_view_passes_pettingzoo_api_test(n, scenario):
+    from pettingzoo.test import api_test
+
+    from dma_gym.envs import parallel_env as module
+    api_test(module.env(n, scenario), num_cycles=300)
+
+
 @pytest.mark.parametrize("n, scenario", CASES)
 def test_same_seed_same_episode_and_other_seed_another(n, scenario):
     def run(seed):
