@@ -73,7 +73,14 @@ class ACMarket(Market):
         rp = np.zeros(R.SIZE)
         rp[R.AC_S0] = c.initial_price
         rp[R.AC_LAMBDA] = c.risk_aversion
-        rp[R.AC_OBS_SCALE] = c.sigma * math.sqrt(c.horizon_days) if c.sigma > 0 else 1.0
+        # the price move's scale: its noise over the horizon, or without noise the permanent impact
+        # of every seller's whole position (so a deterministic game's observation stays in [-1, 0])
+        if c.sigma > 0:
+            rp[R.AC_OBS_SCALE] = c.sigma * math.sqrt(c.horizon_days)
+        elif c.gamma > 0:
+            rp[R.AC_OBS_SCALE] = c.gamma * c.n_sellers * c.initial_shares
+        else:
+            rp[R.AC_OBS_SCALE] = 1.0
         return rp
 
     def _book_params(self) -> np.ndarray:

@@ -137,7 +137,7 @@ class R(IntEnum):
     TERM_ON_LIQ = 0  # forced liquidation terminates the learner's episode
     AC_S0 = 1  # Almgren-Chriss: initial price
     AC_LAMBDA = 2  # risk aversion (1/CNY)
-    AC_OBS_SCALE = 3  # price-deviation scale of the observation, sigma sqrt(T)
+    AC_OBS_SCALE = 3  # price-deviation scale of the observation, sigma sqrt(T) (sigma = 0: gamma N X)
     CRRA = 4  # the learner's relative risk aversion: rewards are increments of u(NAV); 1 is log
     CRRA_FLOOR = 5  # u is taken at max(NAV, this) when CRRA != 1
     SIZE = 6

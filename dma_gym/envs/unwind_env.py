@@ -58,7 +58,9 @@ class DMAUnwindEnv(EngineFacade, gym.Env):
     initial equity; ret_today: tier return since the last close x 10; volume: today's traded value
     / normal tier ADV; sell_flow: market net selling this step in ADV per day; peers_selling: the
     other managers' sales this step / their initial gross.) In ``almgren_chriss``: ``Box((3,))`` =
-    (remaining shares / X in [0, 2], step / N in [0, 1], (S - S0) / (sigma sqrt(T)) in [-10, 10]).
+    (remaining shares / X in [0, 2], step / N in [0, 1], (S - S0) / (sigma sqrt(T)) in [-10, 10];
+    with sigma = 0 the price move is scaled by gamma N X, the permanent impact of every seller's
+    whole position, else by 1).
 
     ## Rewards
     The change of log NAV per step, NAV = (equity - unwind charge) / initial equity, floored at

@@ -121,3 +121,14 @@ def _env(cfg):
     overrides = {f: getattr(cfg, f) for f in cfg.__dataclass_fields__}
     scenario = "almgren_chriss" if hasattr(cfg, "n_sellers") else "calm"
     return DMAUnwindVectorEnv(1, scenario, **overrides)
+
+
+def test_without_noise_the_price_is_observed_against_the_whole_impact():
+    """sigma = 0: the observed price move is (S - S0) / (gamma N X), the share of all positions sold."""
+    n = 3
+    env = dma_gym.parallel_env(n, "almgren_chriss", sigma=0.0, **RACE)
+    env.reset(seed=0)
+    obs, *_ = env.step({a: np.array([-0.2 * (i + 1)], np.float32) for i, a in enumerate(env.agents)})
+    sold = 0.2 + 0.4 + 0.6  # shares of X sold by the three sellers
+    for a in env.possible_agents:
+        assert obs[a][2] == pytest.approx(-sold / n, rel=1e-6)
