@@ -22,6 +22,13 @@ evaluate: setup
 train: setup
 	$(BIN)/python -m training.train --algo ppo --scenario feb2024 --timesteps 300000 --num-envs 8 --seed 0 --out runs/ppo
 
+train-marl: setup
+	$(BIN)/python -m training.train_marl --algo ppo --scenario almgren_chriss --n-agents 2 --reward selfish \
+		--timesteps 300000 --out runs/marl --env-kwargs steps=10 gamma=4e-6 sigma=0 risk_aversion=0
+
+stampede: setup
+	$(BIN)/python -m training.stampede --populations heuristic,hold,dump,rotate_large --episodes 64 --out runs/stampede
+
 calibrate: setup
 	$(BIN)/python -m training.calibrate --scenario feb2024 --seeds 64
 
@@ -34,4 +41,4 @@ bench: setup
 bench-env: setup
 	$(BIN)/python bench/env.py
 
-.PHONY: setup demo evaluate train calibrate test bench bench-env
+.PHONY: setup demo evaluate train train-marl stampede calibrate test bench bench-env

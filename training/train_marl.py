@@ -14,11 +14,14 @@ fixed peers, e.g. a best response to the Nash schedule. ``--frame-stack K`` give
 last K observations (memory of recent prices and of its own trades).
 
 Everything else is ``training.train``'s (its module docstring): hyperparameters from
-``training/configs/marl_<algo>.yml`` when it exists (else ``<algo>.yml``), TensorBoard logs, periodic evaluation on held-out markets
-(``500_000 + e x rows``) with best-model saving by the mean return of the rows (their training
-objective), checkpoints, ``--resume``, ``--seeds``, config and versions in ``--out``. The final
-table plays the trained policy, and every baseline as a population, in the same ``--final-episodes``
-seeded markets. In ``almgren_chriss`` it also reports the sellers' aggregate inventory at T/4 as
+``training/configs/marl_<algo>.yml`` when it exists (else ``<algo>.yml``), TensorBoard logs,
+periodic evaluation on held-out markets (``500_000 + e x rows``) with best-model saving by the
+mean return of the rows (their training objective; for selfish learners that is the evaluation
+at which they did best together, their most collusive moment, not where training leaves them,
+which is ``final_model.zip``), checkpoints, ``--resume``, ``--seeds``, config and versions in
+``--out``. The final table plays the trained policy (selfish learners sharing a market: the final
+model; else the best) and every baseline as a population, in the same ``--final-episodes`` seeded
+markets. In ``almgren_chriss`` it also reports the sellers' aggregate inventory at T/4 as
 a share of N X and where it lies between the cooperative optimum (TWAP: 0) and the discrete Nash
 equilibrium (1): the race-to-the-exit index.
 """
@@ -196,6 +199,8 @@ def final(args: Args, env_kwargs: dict[str, Any], out: Path, model_path: Path) -
     import agents
     from agents.trained import load
 
+    if args.reward == "selfish" and args.n_agents - len(parse_fixed(args.fixed, args.n_agents)) > 1:
+        model_path = out / "final_model.zip"  # where the learners' race leaves them (module docstring)
     policy = load(model_path)
     rows = {args.algo: summary(play(policy, None, args, env_kwargs, args.final_episodes, 0, stack=args.frame_stack),
                                args, env_kwargs)}
