@@ -16,7 +16,10 @@ DMA). For each population it reports, with 95% confidence intervals over episode
   (ratio of means; CI by the delta method on the paired episodes);
 * ``micro_dd``: the micro-cap drawdown itself;
 * ``liquidated``: share of the managers force-liquidated by their brokers;
-* ``aggregate_nav``: the managers' total equity / their total initial equity at the end.
+* ``aggregate_nav``: the managers' total equity / their total initial equity at the end;
+
+and each population's differences from the first one listed, episode by episode (same seeds),
+with their 95% confidence intervals.
 
 Every population starts from the same books at the episode's start: the default
 ``--env-kwargs warmup_days_range=[0,0]`` starts episodes at the year's start, because learners
@@ -131,10 +134,14 @@ def stampede(args: Args) -> dict[str, Any]:
     pops = [_population(p.strip(), cfg) for p in args.populations.split(",") if p.strip()]
     base = play(passive_config(cfg), None, args.episodes, args.seed, frozen=True)
     rows: dict[str, Any] = {}
+    first: dict[str, np.ndarray] | None = None
     for label, pol in pops:
         r = play(cfg, pol, args.episodes, args.seed)
+        first = first or r
         rows[label] = {"amplification": _ratio_ci(r["micro_dd"], base["micro_dd"]), "micro_dd": _ci(r["micro_dd"]),
                        "liquidated": _ci(r["liquidated"]), "aggregate_nav": _ci(r["aggregate_nav"]),
+                       # against the first population, episode by episode (same seeds)
+                       "paired": {k: _ci(r[k] - first[k]) for k in ("micro_dd", "liquidated", "aggregate_nav")},
                        "path": {k: v.tolist() for k, v in r["path"].items()}}
     res = {"scenario": args.scenario, "env_kwargs": kw, "episodes": args.episodes, "seed": args.seed,
            "n_managers": int(cfg.n_managers), "counterfactual_micro_dd": _ci(base["micro_dd"]), "rows": rows}
@@ -157,6 +164,13 @@ def format_table(res: dict[str, Any]) -> str:
                      f"{100 * q['mean']:>11.1f} +- {100 * q['ci95']:.1f}{n['mean']:>11.3f} +- {n['ci95']:.3f}")
     c = res["counterfactual_micro_dd"]
     lines.append(f"(counterfactual, DMA books frozen and no margin: micro-cap drawdown {100 * c['mean']:.1f}%)")
+    names = list(res["rows"])
+    lines.append(f"paired against {names[0]} (same seeds), mean +- 95% CI of the difference:")
+    for name in names[1:]:
+        p = res["rows"][name]["paired"]
+        d, q, n = p["micro_dd"], p["liquidated"], p["aggregate_nav"]
+        lines.append(f"{name:<16}{'':>18}{100 * d['mean']:>+11.1f} +- {100 * d['ci95']:.1f}"
+                     f"{100 * q['mean']:>+11.1f} +- {100 * q['ci95']:.1f}{n['mean']:>+11.3f} +- {n['ci95']:.3f}")
     return "\n".join(lines)
 
 

@@ -39,6 +39,10 @@ def test_the_table_is_what_the_markets_did(tmp_path):
     for row in res["rows"].values():
         assert row["amplification"]["mean"] == pytest.approx(row["micro_dd"]["mean"] / frozen["micro_dd"].mean())
         assert 0 <= row["liquidated"]["mean"] <= 1 and np.isfinite(row["aggregate_nav"]["ci95"])
+    rows = res["rows"]
+    for k in ("micro_dd", "liquidated", "aggregate_nav"):  # paired against the first population
+        assert rows["dump"]["paired"][k]["mean"] == pytest.approx(rows["dump"][k]["mean"] - rows["heuristic"][k]["mean"])
+        assert rows["heuristic"]["paired"][k] == {"mean": 0.0, "ci95": 0.0}
     # dumping every book sells more into the crash than the frozen books: amplification above 1
     assert res["rows"]["dump"]["amplification"]["mean"] > 1.0
     saved = json.loads((tmp_path / "out" / "stampede.json").read_text())
