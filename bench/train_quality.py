@@ -159,14 +159,15 @@ def _schedule(policy, episodes: int, seed: int, norm=None) -> np.ndarray:
     return np.array(path)
 
 
-def dma_part(out: Path, timesteps: int, seeds: list[int], episodes: int, train_kwargs: list[str]) -> None:
+def dma_part(out: Path, timesteps: int, seeds: list[int], episodes: int, train_kwargs: list[str],
+             config: str = "") -> None:
     runs = {}
     for s in seeds:
         t0 = time.perf_counter()
         tr.main(tr.Args(algo="ppo", scenario="feb2024", timesteps=timesteps, num_envs=8, seed=s,
                         out=str(out / f"seed_{s}"), eval_freq=max(timesteps // 20, 20_000), eval_episodes=128,
                         checkpoint_freq=max(timesteps // 5, 50_000), final_episodes=0, progress=False,
-                        env_kwargs=list(train_kwargs)))
+                        env_kwargs=list(train_kwargs), config=config))
         runs[s] = (time.perf_counter() - t0) / 60.0
     policies = ",".join([tr.MARKET_BASELINES] + [f"ppo{s}:{out / f'seed_{s}' / 'best_model.zip'}" for s in seeds])
     results = ev.evaluate(ev.Args(scenario="feb2024", policies=policies, episodes=episodes, seed=0, out="",
@@ -256,6 +257,7 @@ def main() -> None:
     p.add_argument("--timesteps", type=int, default=5_000_000)
     p.add_argument("--seeds", default="0-2")
     p.add_argument("--episodes", type=int, default=200)
+    p.add_argument("--config", default="", help="dma: hyperparameter YAML (default training/configs/ppo.yml)")
     p.add_argument("--train-kwargs", nargs="*", default=[], metavar="KEY=VALUE",
                    help="dma: env overrides of the training env only, e.g. reward_crra=2 (the evaluation "
                         "runs the default feb2024; overrides other than the reward's make it a cross-scenario test)")
@@ -267,7 +269,7 @@ def main() -> None:
     elif a.part == "react":  # reactions of the seeds trained by an earlier ``dma`` run in --out
         reactions(out, tr.parse_seeds(a.seeds), a.episodes)
     else:
-        dma_part(out, a.timesteps, tr.parse_seeds(a.seeds), a.episodes, a.train_kwargs)
+        dma_part(out, a.timesteps, tr.parse_seeds(a.seeds), a.episodes, a.train_kwargs, a.config)
 
 
 if __name__ == "__main__":
