@@ -2,7 +2,8 @@
 
     python bench/train_quality.py ac [--out runs/quality_ac]
     python bench/train_quality.py dma [--timesteps 5000000] [--seeds 0-2] [--episodes 200] [--out runs/quality_dma]
-        [--train-kwargs reward_crra=2]
+        [--train-kwargs reward_crra=2] [--max-liquidation 0.05 [--lagrange-target 0.01] [--lagrange-lr 0.02]]
+    python bench/train_quality.py report --out runs/quality_dma [--seeds 0-2]  # the dma table of trained seeds
     python bench/train_quality.py react --out runs/quality_dma [--seeds 0-2]   # the state reactions again
 
 Not part of CI (minutes to hours on 2 cores); every figure it prints comes from the run.
@@ -159,16 +160,23 @@ def _schedule(policy, episodes: int, seed: int, norm=None) -> np.ndarray:
     return np.array(path)
 
 
-def dma_part(out: Path, timesteps: int, seeds: list[int], episodes: int, train_kwargs: list[str],
-             config: str = "") -> None:
-    runs = {}
+def dma_train(out: Path, timesteps: int, seeds: list[int], train_kwargs: list[str], config: str = "",
+              **bound: float) -> None:
+    """One ``training.train`` PPO run on ``feb2024`` per seed, in ``out/seed_<k>``; ``bound``:
+    the ``max_liquidation`` / ``lagrange_*`` arguments."""
     for s in seeds:
-        t0 = time.perf_counter()
         tr.main(tr.Args(algo="ppo", scenario="feb2024", timesteps=timesteps, num_envs=8, seed=s,
-                        out=str(out / f"seed_{s}"), eval_freq=max(timesteps // 20, 20_000), eval_episodes=128,
+                        out=str(out / f"seed_{s}"), eval_freq=max(timesteps // 20, 20_000), eval_episodes=256,
                         checkpoint_freq=max(timesteps // 5, 50_000), final_episodes=0, progress=False,
-                        env_kwargs=list(train_kwargs), config=config))
-        runs[s] = (time.perf_counter() - t0) / 60.0
+                        env_kwargs=list(train_kwargs), config=config, **bound))
+
+
+def dma_report(out: Path, seeds: list[int], episodes: int) -> None:
+    """The seeds trained in ``out`` against every baseline on ``episodes`` held-out episodes: the
+    table, the mean and 95% CI across seeds, the schedule plot and the reactions."""
+    done = {s: json.loads((out / f"seed_{s}" / "results.json").read_text()) for s in seeds}
+    runs = {s: r["train_seconds"] / 60.0 for s, r in done.items()}
+    timesteps = done[seeds[0]]["timesteps"]
     policies = ",".join([tr.MARKET_BASELINES] + [f"ppo{s}:{out / f'seed_{s}' / 'best_model.zip'}" for s in seeds])
     results = ev.evaluate(ev.Args(scenario="feb2024", policies=policies, episodes=episodes, seed=0, out="",
                                   progress=False))
@@ -252,12 +260,17 @@ def _plot(out: Path, seeds: list[int], base, episodes: int) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("part", choices=["ac", "dma", "react"])
+    p.add_argument("part", choices=["ac", "dma", "report", "react"])
     p.add_argument("--out", default="")
     p.add_argument("--timesteps", type=int, default=5_000_000)
     p.add_argument("--seeds", default="0-2")
     p.add_argument("--episodes", type=int, default=200)
     p.add_argument("--config", default="", help="dma: hyperparameter YAML (default training/configs/ppo.yml)")
+    p.add_argument("--max-liquidation", type=float, default=-1.0,
+                   help="dma: train under this bound on the forced-liquidation rate (training.train --max-liquidation)")
+    p.add_argument("--lagrange-lr", type=float, default=0.02, help="dma: the bound's multiplier step per episode end")
+    p.add_argument("--lagrange-target", type=float, default=-1.0,
+                   help="dma: the training episodes' liquidation rate the multiplier aims at (default: the bound)")
     p.add_argument("--train-kwargs", nargs="*", default=[], metavar="KEY=VALUE",
                    help="dma: env overrides of the training env only, e.g. reward_crra=2 (the evaluation "
                         "runs the default feb2024; overrides other than the reward's make it a cross-scenario test)")
@@ -268,8 +281,13 @@ def main() -> None:
         ac_part(out)
     elif a.part == "react":  # reactions of the seeds trained by an earlier ``dma`` run in --out
         reactions(out, tr.parse_seeds(a.seeds), a.episodes)
+    elif a.part == "report":  # the table of the seeds trained by earlier ``dma`` runs in --out
+        dma_report(out, tr.parse_seeds(a.seeds), a.episodes)
     else:
-        dma_part(out, a.timesteps, tr.parse_seeds(a.seeds), a.episodes, a.train_kwargs, a.config)
+        seeds = tr.parse_seeds(a.seeds)
+        dma_train(out, a.timesteps, seeds, a.train_kwargs, a.config, max_liquidation=a.max_liquidation,
+                  lagrange_lr=a.lagrange_lr, lagrange_target=a.lagrange_target)
+        dma_report(out, seeds, a.episodes)
 
 
 if __name__ == "__main__":

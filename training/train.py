@@ -33,8 +33,18 @@ mean episode return, the objective it trains on: in a market scenario the mean l
 log-utility manager, where the mean NAV would reward a gamble that wins often and ruins
 sometimes); in Almgren-Chriss minus the mean-variance shortfall in percent (docs/model.md §12.1).
 
+Liquidation bound. ``--max-liquidation 0.03`` trains under the constraint that at most 3% of
+episodes end in a forced liquidation (``dma_gym.adapters.sb3.LiquidationConstraint``: a Lagrange
+multiplier, logged as ``train/liquidation_multiplier``, is charged on the reward at each broker
+takeover and follows dual ascent at ``--lagrange-lr`` per episode end, towards the training
+episodes' rate ``--lagrange-target``, the bound unless given); the best model is then
+the best-scoring evaluation whose liquidation rate is within the bound (until one is, the
+best-scoring one). The market and its reward are unchanged: the evaluations and the final table
+score the plain objective.
+
 ``--resume DIR`` continues DIR's run from its latest checkpoint up to ``--timesteps`` in total:
-model, optimiser, normalisation statistics, step count (and the replay buffer of SAC/TD3); the
+model, optimiser, normalisation statistics, step count, the liquidation multiplier (and the
+replay buffer of SAC/TD3); the
 training envs restart with fresh seeds (``1_000_000 + 1000 * seed + steps``) and the random
 generators are not restored, so a resumed run is not bit-identical to an uninterrupted one.
 """
@@ -99,6 +109,15 @@ class Args:
     """show a progress bar"""
     threads: int = 1
     """torch threads"""
+    max_liquidation: float = -1.0
+    """bound on the forced-liquidation rate (0..1): a Lagrange multiplier on the reward enforces it
+    in training and only evaluations within it can be the best model (below 0: no bound)"""
+    lagrange_lr: float = 0.02
+    """with --max-liquidation: the multiplier's step per episode end"""
+    lagrange_target: float = -1.0
+    """with --max-liquidation: the training episodes' liquidation rate the multiplier aims at
+    (below 0: the bound itself); lower leaves room for the deterministic policy, which can
+    liquidate more often than the exploring one"""
 
 
 # ---- configuration ---------------------------------------------------------------------
@@ -186,7 +205,24 @@ def make_train_env(args: Args, env_kwargs: dict[str, Any], hp: dict[str, Any], s
     from dma_gym.adapters.sb3 import make_sb3_vec_env
     venv = make_sb3_vec_env(args.num_envs, args.scenario, **env_kwargs)
     venv.seed(TRAIN_SEED_BASE + 1000 * args.seed + seed_offset)
-    return normalized(VecMonitor(venv), hp)
+    return normalized(constrained(VecMonitor(venv), args), hp)
+
+
+def constrained(env, args: Args):
+    """``env`` under ``LiquidationConstraint`` when ``--max-liquidation`` sets a bound."""
+    if args.max_liquidation < 0:
+        return env
+    from dma_gym.adapters.sb3 import LiquidationConstraint
+    target = args.max_liquidation if args.lagrange_target < 0 else args.lagrange_target
+    return LiquidationConstraint(env, target, lr=args.lagrange_lr)
+
+
+def _constraint(env):
+    """The ``LiquidationConstraint`` in a wrapper chain, or None."""
+    from dma_gym.adapters.sb3 import LiquidationConstraint
+    while env is not None and not isinstance(env, LiquidationConstraint):
+        env = getattr(env, "venv", None)
+    return env
 
 
 def normalized(env, hp: dict[str, Any]):
@@ -263,7 +299,7 @@ def _make_callback(args: Args, env_kwargs: dict[str, Any], out: Path, kit: Kit):
             super().__init__()
             self.navs: list[float] = []
             self.liqs: list[float] = []
-            self.best = -math.inf
+            self.best = (False, -math.inf)  # (within --max-liquidation, score)
             self.last_eval = 0
             self.last_ckpt = 0
             self.t0 = 0.0
@@ -276,7 +312,8 @@ def _make_callback(args: Args, env_kwargs: dict[str, Any], out: Path, kit: Kit):
             self.last_eval = self.last_ckpt = self.num_timesteps
             best = out / "best_score.json"
             if best.is_file():  # resumed: the best so far stands
-                self.best = json.loads(best.read_text())["score"]
+                rec = json.loads(best.read_text())
+                self.best = (rec.get("feasible", True), rec["score"])
 
         def _on_step(self) -> bool:
             for done, info in zip(self.locals["dones"], self.locals["infos"]):
@@ -299,6 +336,9 @@ def _make_callback(args: Args, env_kwargs: dict[str, Any], out: Path, kit: Kit):
             dt = time.perf_counter() - self.t0
             if dt > 0:
                 self.logger.record("time/env_steps_per_s", (self.num_timesteps - self.n0) / dt)
+            lagrange = _constraint(self.training_env)
+            if lagrange is not None:
+                self.logger.record("train/liquidation_multiplier", lagrange.multiplier)
 
         def evaluate(self) -> None:
             norm = _vec_normalize(self.training_env)
@@ -306,12 +346,18 @@ def _make_callback(args: Args, env_kwargs: dict[str, Any], out: Path, kit: Kit):
             for k, v in res.items():
                 if not math.isnan(v):
                     self.logger.record(f"eval/{k}", v)
-            self.history.append({"timesteps": self.num_timesteps, **res})
-            if res["score"] > self.best:
-                self.best = res["score"]
+            lagrange = _constraint(self.training_env)
+            extra = {} if lagrange is None else {"liquidation_multiplier": lagrange.multiplier}
+            self.history.append({"timesteps": self.num_timesteps, **res, **extra})
+            # an evaluation beyond the liquidation bound is never preferred to one within it
+            beyond = args.max_liquidation >= 0 and res.get("liquidation_rate", math.nan) > args.max_liquidation
+            key = (not beyond, res["score"])
+            if key > self.best:
+                self.best = key
                 save(self.model, out / "best_model.zip", algo=args.algo, scenario=args.scenario,
                      env_kwargs=env_kwargs, vec_normalize=norm, seed=args.seed)
-                (out / "best_score.json").write_text(json.dumps({"score": self.best, "timesteps": self.num_timesteps}))
+                (out / "best_score.json").write_text(json.dumps(
+                    {"score": key[1], "feasible": key[0], "timesteps": self.num_timesteps}))
 
         def checkpoint(self) -> None:
             ck = out / "checkpoints"
@@ -320,6 +366,10 @@ def _make_callback(args: Args, env_kwargs: dict[str, Any], out: Path, kit: Kit):
                  env_kwargs=env_kwargs, vec_normalize=_vec_normalize(self.training_env), seed=args.seed)
             if hasattr(self.model, "save_replay_buffer"):
                 self.model.save_replay_buffer(ck / "replay_buffer.pkl")
+            lagrange = _constraint(self.training_env)
+            if lagrange is not None:
+                (ck / f"ckpt_{self.num_timesteps}.constraint.json").write_text(
+                    json.dumps({"liquidation_multiplier": lagrange.multiplier}))
 
     return TrainMonitor()
 
@@ -356,6 +406,9 @@ def train(args: Args, kit: Kit | None = None) -> dict[str, Any]:
         hp, env_kwargs = saved["hyperparameters"], saved["env_kwargs"]
     else:
         out = Path(args.out)
+        if not (args.max_liquidation < 1 and args.lagrange_target < 1 and args.lagrange_lr > 0):
+            raise ValueError(f"--max-liquidation {args.max_liquidation} and --lagrange-target {args.lagrange_target} "
+                             f"must be below 1 (below 0: none) and --lagrange-lr {args.lagrange_lr} above 0")
         env_kwargs = parse_env_kwargs(list(args.env_kwargs))
         import dma_gym
         dma_gym.scenarios.get(args.scenario, **env_kwargs)  # validate before anything is written
@@ -378,6 +431,9 @@ def train(args: Args, kit: Kit | None = None) -> dict[str, Any]:
         buf = out / "checkpoints" / "replay_buffer.pkl"
         if hasattr(model, "load_replay_buffer") and buf.is_file():
             model.load_replay_buffer(buf)
+        lagrange, saved_lagrange = _constraint(env), ckpt.with_suffix(".constraint.json")
+        if lagrange is not None and saved_lagrange.is_file():
+            lagrange.multiplier = json.loads(saved_lagrange.read_text())["liquidation_multiplier"]
     else:
         env = kit.make_env(args, env_kwargs, hp)
         act_dim = int(env.action_space.shape[0])

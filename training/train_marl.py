@@ -114,7 +114,7 @@ def make_env(args: Args, env_kwargs: dict[str, Any], hp: dict[str, Any], seed_of
     _check(args)
     venv = _venv(args, env_kwargs, args.num_envs)
     venv.seed(tr.TRAIN_SEED_BASE + 1000 * args.seed + seed_offset)
-    env = VecMonitor(venv)
+    env = tr.constrained(VecMonitor(venv), args)
     if args.frame_stack > 1:
         env = frame_stack(env, args.frame_stack)
     return tr.normalized(env, hp)

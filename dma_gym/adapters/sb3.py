@@ -9,7 +9,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 try:
-    from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
+    from stable_baselines3.common.vec_env.base_vec_env import (VecEnv, VecEnvIndices, VecEnvObs,
+                                                               VecEnvStepReturn, VecEnvWrapper)
 except ImportError as exc:  # pragma: no cover - depends on the install
     from gymnasium.error import DependencyNotInstalled
 
@@ -309,3 +310,60 @@ class SB3MultiAgentVecEnv(_SharedVecEnv):
 
     def close(self) -> None:
         pass
+
+
+class LiquidationConstraint(VecEnvWrapper):
+    """A bound on the forced-liquidation rate, enforced by a Lagrange multiplier on the reward.
+
+    Training under the constraint ``P(forced liquidation) <= max_rate`` by Lagrangian relaxation
+    (the PPO-Lagrangian of Ray, Achiam and Amodei 2019): the learner maximises
+    ``E[return] - multiplier * (P(liquidation) - max_rate)`` while the multiplier follows
+    stochastic dual ascent. Each row's reward is lowered by ``multiplier`` at the step its broker
+    takes it over (``info["forced_liquidation"]`` turns on), and at every episode end::
+
+        multiplier <- clip(multiplier + lr * (liquidated - max_rate), 0, max_multiplier)
+
+    so the multiplier grows while episodes are liquidated more often than ``max_rate`` and decays
+    to 0 when they are not: the penalty is only as large as the bound needs. The market, its
+    infos and the episode's own return (``VecMonitor`` inside this wrapper) are unchanged; only
+    the reward the learner sees carries the penalty, in the reward's units (log NAV by default).
+
+    Args:
+        venv: a VecEnv whose infos carry ``forced_liquidation`` (``SB3VecAdapter``,
+            ``SB3MultiAgentVecEnv``, or either under ``VecMonitor``).
+        max_rate: the bound, in [0, 1).
+        lr: the multiplier's step per unit of (liquidated - max_rate) at each episode end, > 0.
+        multiplier: its starting value, >= 0.
+        max_multiplier: its ceiling, >= multiplier.
+    """
+
+    def __init__(self, venv: VecEnv, max_rate: float, lr: float = 0.02, multiplier: float = 0.0,
+                 max_multiplier: float = 10.0):
+        for name, value, ok, allowed in (("max_rate", max_rate, 0.0 <= max_rate < 1.0, "in [0, 1)"),
+                                         ("lr", lr, lr > 0.0, "> 0"),
+                                         ("multiplier", multiplier, multiplier >= 0.0, ">= 0"),
+                                         ("max_multiplier", max_multiplier, max_multiplier >= multiplier,
+                                          f">= multiplier ({multiplier})")):
+            if not (np.isfinite(value) and ok):
+                raise ValueError(f"LiquidationConstraint: {name}={value!r} must be finite and {allowed}")
+        super().__init__(venv)
+        self.max_rate = float(max_rate)
+        self.lr = float(lr)
+        self.multiplier = float(multiplier)
+        self.max_multiplier = float(max_multiplier)
+        self._taken = np.zeros(self.num_envs, bool)  # (num_envs,) the row's broker took over this episode
+
+    def reset(self) -> VecEnvObs:
+        self._taken[:] = False
+        return self.venv.reset()
+
+    def step_wait(self) -> VecEnvStepReturn:
+        obs, rewards, dones, infos = self.venv.step_wait()
+        liq = np.array([bool(i.get("forced_liquidation", False)) for i in infos])
+        onset = liq & ~self._taken
+        rewards = rewards - np.float32(self.multiplier) * onset
+        for was_liquidated in liq[dones].tolist():
+            step = self.lr * (float(was_liquidated) - self.max_rate)
+            self.multiplier = min(self.max_multiplier, max(0.0, self.multiplier + step))
+        self._taken = (self._taken | liq) & ~dones
+        return obs, rewards.astype(np.float32), dones, infos

@@ -212,3 +212,45 @@ def test_ppo_short_training_run(monitor):
         warnings.simplefilter("always")
         mean, _ = evaluate_policy(model, VecMonitor(make_sb3_vec_env(2)), n_eval_episodes=2, warn=True)
     assert np.isfinite(mean) and not [w for w in record if "Monitor" in str(w.message)]
+
+
+def test_liquidation_constraint_charges_each_takeover_once_and_follows_dual_ascent():
+    """Under ``LiquidationConstraint`` the market is unchanged; the reward is lower by the
+    multiplier exactly at the step a row's broker takes over, once per episode, and the multiplier
+    moves by lr * (liquidated - max_rate), clipped at 0, at every episode end."""
+    from dma_gym.adapters.sb3 import LiquidationConstraint
+    n, max_rate, lr = 8, 0.25, 0.3
+    plain = make_sb3_vec_env(n)
+    lagr = LiquidationConstraint(make_sb3_vec_env(n), max_rate, lr=lr, multiplier=0.1)
+    for v in (plain, lagr):
+        v.seed(11)
+    assert plain.reset().tobytes() == lagr.reset().tobytes()
+    mult, taken = 0.1, np.zeros(n, bool)
+    charged = ended = liquidated = 0
+    for a in random_actions((n, 8), 200, 4):
+        o1, r1, d1, i1 = plain.step(a)
+        o2, r2, d2, i2 = lagr.step(a)
+        assert o1.tobytes() == o2.tobytes() and np.array_equal(d1, d2)
+        assert [i["nav"] for i in i1] == [i["nav"] for i in i2]
+        liq = np.array([i["forced_liquidation"] for i in i1])
+        onset = liq & ~taken
+        np.testing.assert_allclose(r2, r1 - np.float32(mult) * onset, rtol=0, atol=1e-6)
+        for was in liq[d1]:
+            mult = min(10.0, max(0.0, mult + lr * (float(was) - max_rate)))
+        assert lagr.multiplier == pytest.approx(mult, abs=1e-12)
+        taken = (taken | liq) & ~d1
+        charged += int(onset.sum())
+        ended += int(d1.sum())
+        liquidated += int(liq[d1].sum())
+    assert liquidated >= 3 and ended - liquidated >= 3, (ended, liquidated)  # both branches of the update ran
+    assert charged == liquidated + int(taken.sum())  # one charge per liquidated episode
+
+
+def test_liquidation_constraint_rejects_bad_settings():
+    from dma_gym.adapters.sb3 import LiquidationConstraint
+    venv = make_sb3_vec_env(2)
+    for kw, name in (({"max_rate": 1.0}, "max_rate"), ({"max_rate": float("nan")}, "max_rate"),
+                     ({"max_rate": 0.1, "lr": 0.0}, "lr"), ({"max_rate": 0.1, "multiplier": -1.0}, "multiplier"),
+                     ({"max_rate": 0.1, "multiplier": 2.0, "max_multiplier": 1.0}, "max_multiplier")):
+        with pytest.raises(ValueError, match=name):
+            LiquidationConstraint(venv, **kw)

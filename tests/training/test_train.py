@@ -165,3 +165,30 @@ def test_the_evaluation_score_is_the_mean_return_the_agent_trains_on():
     # in the market the return is the mean log NAV: below the log of the mean NAV (Jensen), and
     # strictly so when the episodes' NAVs differ
     assert mk["score"] == mk["mean_return"] < math.log(mk["mean_nav"]) and np.isfinite(mk["liquidation_rate"])
+
+
+def test_a_liquidation_bound_selects_within_it_and_its_multiplier_survives_resume(tmp_path):
+    """With --max-liquidation the best model is the best-scoring evaluation within the bound (the
+    best-scoring one while none is), the multiplier is logged with every evaluation and saved with
+    every checkpoint, and --resume continues from the saved multiplier."""
+    res = tr.main(_args(tmp_path, "ppo", scenario="feb2024", timesteps=512,
+                        eval_freq=128, eval_episodes=8, max_liquidation=0.2, lagrange_lr=0.5))
+    run = tmp_path / "run"
+    ev = res["evaluations"]
+    assert len(ev) == 4 and all(e["liquidation_multiplier"] >= 0 for e in ev)
+    key = [(e["liquidation_rate"] <= 0.2, e["score"]) for e in ev]
+    best = json.loads((run / "best_score.json").read_text())
+    assert (best["feasible"], best["score"]) == max(key) and best["timesteps"] == ev[key.index(max(key))]["timesteps"]
+    saved = json.loads((run / "checkpoints" / "ckpt_512.constraint.json").read_text())["liquidation_multiplier"]
+    assert math.isfinite(saved) and saved >= 0.0
+    # in calm, with a bound of 0, no episode moves the multiplier: a resumed run keeps the saved value
+    calm = tmp_path / "calm"
+    tr.main(_args(tmp_path, "ppo", out=str(calm), max_liquidation=0.0))
+    assert json.loads((calm / "checkpoints" / "ckpt_256.constraint.json").read_text())["liquidation_multiplier"] == 0.0
+    (calm / "checkpoints" / "ckpt_256.constraint.json").write_text(json.dumps({"liquidation_multiplier": 1.25}))
+    again = tr.main(tr.Args(resume=str(calm), timesteps=384, progress=False))
+    assert again["evaluations"][-1]["liquidation_multiplier"] == 1.25
+    assert json.loads((calm / "checkpoints" / "ckpt_384.constraint.json").read_text())["liquidation_multiplier"] == 1.25
+    with pytest.raises(ValueError, match="max-liquidation"):
+        tr.main(_args(tmp_path, "ppo", out=str(tmp_path / "bad"), max_liquidation=1.0))
+    assert not (tmp_path / "bad").exists()
