@@ -114,3 +114,29 @@ def test_ppo_trains_with_parameter_sharing():
     model.learn(512)
     assert model.num_timesteps >= 512
     assert len(model.ep_info_buffer) > 0  # VecMonitor saw whole episodes of every row
+
+
+def test_the_liquidation_constraint_charges_each_manager_row_at_its_own_takeover():
+    """``LiquidationConstraint`` over the multi-agent rows: the market is unchanged and each row
+    pays the multiplier once, at the step its own broker takes it over."""
+    from dma_gym.adapters.sb3 import LiquidationConstraint
+    E, n, mult = 4, 3, 0.5
+    plain = SB3MultiAgentVecEnv(E, n, "feb2024")
+    lagr = LiquidationConstraint(SB3MultiAgentVecEnv(E, n, "feb2024"), 0.0, lr=1e-9, multiplier=mult)
+    for v in (plain, lagr):
+        v.seed(2)
+    assert plain.reset().tobytes() == lagr.reset().tobytes()
+    rng = np.random.default_rng(1)
+    taken = np.zeros(E * n, bool)
+    charges = 0
+    for _ in range(150):
+        act = _policy_actions(rng, E * n, 8)
+        o1, r1, d1, i1 = plain.step(act)
+        o2, r2, d2, _ = lagr.step(act)
+        assert o1.tobytes() == o2.tobytes() and np.array_equal(d1, d2)
+        liq = np.array([i["forced_liquidation"] for i in i1])
+        onset = liq & ~taken
+        np.testing.assert_allclose(r1 - r2, mult * onset, atol=1e-5)
+        taken = (taken | liq) & ~d1
+        charges += int(onset.sum())
+    assert charges >= 3
