@@ -33,20 +33,20 @@ mean episode return, the objective it trains on: in a market scenario the mean l
 log-utility manager, where the mean NAV would reward a gamble that wins often and ruins
 sometimes); in Almgren-Chriss minus the mean-variance shortfall in percent (docs/model.md §12.1).
 
-Liquidation bound. ``--max-liquidation 0.03`` trains under the constraint that at most 3% of
-episodes end in a forced liquidation (``dma_gym.adapters.sb3.LiquidationConstraint``: a Lagrange
-multiplier, logged as ``train/liquidation_multiplier``, is charged on the reward at each broker
-takeover and follows dual ascent at ``--lagrange-lr`` per episode end, towards the training
-episodes' rate ``--lagrange-target``, the bound unless given); the best model is then
-the best-scoring evaluation whose liquidation rate is within the bound (until one is, the
-best-scoring one). The market and its reward are unchanged: the evaluations and the final table
-score the plain objective.
+Liquidation bound. ``--max-liquidation 0.05`` trains under the constraint that at most 5% of
+episodes end in a forced liquidation (docs/model.md §11.2). A Lagrange multiplier
+(``dma_gym.adapters.sb3.LiquidationConstraint``, logged as ``train/liquidation_multiplier``) is
+charged on the reward at each broker takeover. It follows dual ascent at ``--lagrange-lr`` per
+episode end, towards a training-episode rate of ``--lagrange-target`` (the bound unless given).
+The best model is then the best-scoring evaluation whose liquidation rate is within the bound
+(until one is, the best-scoring one). The market and its reward are unchanged: the evaluations
+and the final table score the plain objective.
 
 ``--resume DIR`` continues DIR's run from its latest checkpoint up to ``--timesteps`` in total:
 model, optimiser, normalisation statistics, step count, the liquidation multiplier (and the
-replay buffer of SAC/TD3); the
-training envs restart with fresh seeds (``1_000_000 + 1000 * seed + steps``) and the random
-generators are not restored, so a resumed run is not bit-identical to an uninterrupted one.
+replay buffer of SAC/TD3); the training envs restart with fresh seeds
+(``1_000_000 + 1000 * seed + steps``) and the random generators are not restored, so a resumed
+run is not bit-identical to an uninterrupted one.
 """
 from __future__ import annotations
 
