@@ -104,3 +104,15 @@ def test_the_command_line_has_every_option_with_help():
     from training.cli import field_docs
     docs = field_docs(tm.Args)
     assert {"n_agents", "reward", "timesteps", "eval_episodes"} <= set(docs)  # inherited fields keep their help
+
+
+def test_the_liquidation_bound_wraps_the_manager_rows(tmp_path):
+    """``--max-liquidation`` puts every learning manager's row under the Lagrange multiplier, aimed
+    at ``--lagrange-target``; without it the rows are unwrapped."""
+    bounded = _args(tmp_path, scenario="feb2024", env_kwargs=[], n_agents=3, max_liquidation=0.05,
+                    lagrange_target=0.02)
+    env = tm.make_env(bounded, {}, {})
+    lagrange = tr._constraint(env)
+    assert lagrange is not None and lagrange.max_rate == 0.02 and lagrange.num_envs == env.num_envs == 2 * 3
+    assert tr._constraint(tm.make_env(_args(tmp_path, scenario="feb2024", env_kwargs=[]), {}, {})) is None
+    assert parse_args(tm.Args, "train_marl", "", ["--max-liquidation", "0.05"]).max_liquidation == 0.05
