@@ -2,7 +2,7 @@
 
     python bench/train_quality.py ac [--out runs/quality_ac]
     python bench/train_quality.py dma [--timesteps 5000000] [--seeds 0-2] [--episodes 200] [--out runs/quality_dma]
-        [--train-kwargs reward_crra=2] [--max-liquidation 0.05 [--lagrange-target 0.01] [--lagrange-lr 0.02]]
+        [--train-kwargs reward_crra=2] [--max-liquidation 0.05 [--lagrange-target 0.02] [--lagrange-lr 0.02]]
     python bench/train_quality.py report --out runs/quality_dma [--seeds 0-2]  # the dma table of trained seeds
     python bench/train_quality.py react --out runs/quality_dma [--seeds 0-2]   # the state reactions again
 
