@@ -305,11 +305,13 @@ def _make_callback(args: Args, env_kwargs: dict[str, Any], out: Path, kit: Kit):
             self.t0 = 0.0
             self.n0 = 0
             self.history: list[dict[str, float]] = []
+            self.lagrange = None  # the training env's LiquidationConstraint, if any
 
         def _on_training_start(self) -> None:
             self.t0 = time.perf_counter()
             self.n0 = self.num_timesteps
             self.last_eval = self.last_ckpt = self.num_timesteps
+            self.lagrange = _constraint(self.training_env)
             best = out / "best_score.json"
             if best.is_file():  # resumed: the best so far stands
                 rec = json.loads(best.read_text())
@@ -336,9 +338,8 @@ def _make_callback(args: Args, env_kwargs: dict[str, Any], out: Path, kit: Kit):
             dt = time.perf_counter() - self.t0
             if dt > 0:
                 self.logger.record("time/env_steps_per_s", (self.num_timesteps - self.n0) / dt)
-            lagrange = _constraint(self.training_env)
-            if lagrange is not None:
-                self.logger.record("train/liquidation_multiplier", lagrange.multiplier)
+            if self.lagrange is not None:
+                self.logger.record("train/liquidation_multiplier", self.lagrange.multiplier)
 
         def evaluate(self) -> None:
             norm = _vec_normalize(self.training_env)
@@ -346,8 +347,7 @@ def _make_callback(args: Args, env_kwargs: dict[str, Any], out: Path, kit: Kit):
             for k, v in res.items():
                 if not math.isnan(v):
                     self.logger.record(f"eval/{k}", v)
-            lagrange = _constraint(self.training_env)
-            extra = {} if lagrange is None else {"liquidation_multiplier": lagrange.multiplier}
+            extra = {} if self.lagrange is None else {"liquidation_multiplier": self.lagrange.multiplier}
             self.history.append({"timesteps": self.num_timesteps, **res, **extra})
             # an evaluation beyond the liquidation bound is never preferred to one within it
             beyond = args.max_liquidation >= 0 and res.get("liquidation_rate", math.nan) > args.max_liquidation
@@ -366,10 +366,9 @@ def _make_callback(args: Args, env_kwargs: dict[str, Any], out: Path, kit: Kit):
                  env_kwargs=env_kwargs, vec_normalize=_vec_normalize(self.training_env), seed=args.seed)
             if hasattr(self.model, "save_replay_buffer"):
                 self.model.save_replay_buffer(ck / "replay_buffer.pkl")
-            lagrange = _constraint(self.training_env)
-            if lagrange is not None:
+            if self.lagrange is not None:
                 (ck / f"ckpt_{self.num_timesteps}.constraint.json").write_text(
-                    json.dumps({"liquidation_multiplier": lagrange.multiplier}))
+                    json.dumps({"liquidation_multiplier": self.lagrange.multiplier}))
 
     return TrainMonitor()
 
